@@ -1,0 +1,147 @@
+//! [`EngineConfig`]: everything an embedder can set, with documented defaults.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::observer::WriterObserver;
+
+/// When an acknowledged write reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every answer is sent only after its batch is synced to disk. A write
+    /// whose success was reported survives any crash. The default.
+    Immediate,
+    /// Batches are committed without a sync, and the disk is synced at most
+    /// every `sync_interval` (and whenever the writer goes idle). A crash may
+    /// lose the writes of that last window, never more, and never leaves the
+    /// store inconsistent. For those who trade that window for throughput.
+    Periodic {
+        /// The longest time a committed batch waits for its sync.
+        sync_interval: Duration,
+    },
+}
+
+impl Durability {
+    /// `Periodic` with the default interval of 100 ms.
+    pub fn periodic() -> Durability {
+        Durability::Periodic {
+            sync_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// How to open an [`Engine`](crate::Engine). A plain struct: start from
+/// [`EngineConfig::new`] and change the fields you care about.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The directory holding the store (`mercato.redb`). Created if missing.
+    pub data_dir: PathBuf,
+    /// When acknowledged writes reach the disk. Default: [`Durability::Immediate`].
+    pub durability: Durability,
+    /// The store's ISO 4217 currency code. Fixed at the store's first open;
+    /// reopening with another currency is refused. Default: `USD`.
+    pub currency: String,
+    /// The most commands waiting for the writer. A submit to a full queue is
+    /// answered at once with [`Error::Overloaded`](crate::Error::Overloaded).
+    /// Default: 65,536.
+    pub queue_max: usize,
+    /// The most commands applied in one write transaction. Default: 8,192.
+    pub batch_max: usize,
+    /// The time-to-live of a reservation that does not name one. Default: 900 s.
+    pub reservation_ttl_default: Duration,
+    /// The longest time-to-live a reservation may ask for. Default: 86,400 s.
+    pub reservation_ttl_max: Duration,
+    /// How often an idle writer wakes to expire reservations and, with
+    /// periodic durability, to sync. Expiry happens within this interval
+    /// after a deadline passes. Default: 100 ms.
+    pub tick_interval: Duration,
+    /// The most reservations expired in one batch; the rest follow in the
+    /// next batches. Default: 4,096.
+    pub expiries_per_batch_max: usize,
+    /// Bytes of page cache for redb. Default: 256 MiB.
+    pub cache_size_bytes: usize,
+    /// Where time comes from. Default: [`SystemClock`].
+    pub clock: Arc<dyn Clock>,
+    /// Told about every committed batch (for metrics). Default: none.
+    pub observer: Option<Arc<dyn WriterObserver>>,
+}
+
+impl EngineConfig {
+    /// The defaults, storing data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> EngineConfig {
+        EngineConfig {
+            data_dir: data_dir.into(),
+            durability: Durability::Immediate,
+            currency: "USD".to_owned(),
+            queue_max: 65_536,
+            batch_max: 8_192,
+            reservation_ttl_default: Duration::from_secs(900),
+            reservation_ttl_max: Duration::from_secs(86_400),
+            tick_interval: Duration::from_millis(100),
+            expiries_per_batch_max: 4_096,
+            cache_size_bytes: 256 << 20,
+            clock: Arc::new(SystemClock),
+            observer: None,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), crate::Error> {
+        let invalid = |field: &str, message: &str| {
+            Err(crate::Error::invalid(format!("config.{field}"), message))
+        };
+        if !is_currency_code(&self.currency) {
+            return invalid("currency", "must be three upper-case letters (ISO 4217)");
+        }
+        if self.queue_max == 0 {
+            return invalid("queue_max", "must be at least 1");
+        }
+        if self.batch_max == 0 || self.batch_max > self.queue_max {
+            return invalid("batch_max", "must be between 1 and queue_max");
+        }
+        if self.reservation_ttl_default.is_zero()
+            || self.reservation_ttl_default > self.reservation_ttl_max
+        {
+            return invalid(
+                "reservation_ttl_default",
+                "must be positive and at most reservation_ttl_max",
+            );
+        }
+        if self.tick_interval.is_zero() || self.tick_interval > Duration::from_secs(1) {
+            return invalid("tick_interval", "must be between 1 ms and 1 s");
+        }
+        if self.expiries_per_batch_max == 0 {
+            return invalid("expiries_per_batch_max", "must be at least 1");
+        }
+        if let Durability::Periodic { sync_interval } = self.durability
+            && (sync_interval.is_zero() || sync_interval > Duration::from_secs(60))
+        {
+            return invalid("durability", "sync_interval must be between 1 ms and 60 s");
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("data_dir", &self.data_dir)
+            .field("durability", &self.durability)
+            .field("currency", &self.currency)
+            .field("queue_max", &self.queue_max)
+            .field("batch_max", &self.batch_max)
+            .field("reservation_ttl_default", &self.reservation_ttl_default)
+            .field("reservation_ttl_max", &self.reservation_ttl_max)
+            .field("tick_interval", &self.tick_interval)
+            .field("expiries_per_batch_max", &self.expiries_per_batch_max)
+            .field("cache_size_bytes", &self.cache_size_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|byte| byte.is_ascii_uppercase())
+}

@@ -1,0 +1,445 @@
+//! [`Engine`]: the library's front door.
+//!
+//! Writes become [`Command`]s on the writer's bounded queue and answer a
+//! [`Pending`], which is awaited in async code or [`Pending::wait`]ed in
+//! blocking code. Reads open a redb read transaction of their own and never
+//! wait for the writer.
+
+use std::fs;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Sender, TrySendError};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::{oneshot, watch};
+
+use crate::catalog::{NewProduct, Page, Product, ProductPatch};
+use crate::config::EngineConfig;
+use crate::error::Error;
+use crate::event::EventEnvelope;
+use crate::ids::{OrderId, ProductId};
+use crate::inventory::{Reservation, ReserveRequest, Reserved, Stock};
+use crate::storage::{self, StoredProduct};
+use crate::subscription::Subscription;
+use crate::writer::{self, Command, Writer, WriterState};
+
+/// The file inside the data directory that holds the store.
+pub const DATABASE_FILE_NAME: &str = "mercato.redb";
+/// The most items one listing or event read returns.
+pub const PAGE_LIMIT_MAX: usize = 500;
+
+/// An open store. Cheap to clone; every clone is the same engine. The
+/// writer stops when [`Engine::shutdown`] is called or the last clone is
+/// dropped.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    commands: Sender<Command>,
+    head: watch::Receiver<u64>,
+    config: EngineConfig,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        stop_writer(&self.commands, &self.writer);
+    }
+}
+
+fn stop_writer(commands: &Sender<Command>, writer: &Mutex<Option<JoinHandle<()>>>) {
+    let handle = writer
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .take();
+    if let Some(handle) = handle {
+        // A blocking send: shutdown waits for room in a full queue.
+        let _ = commands.send(Command::Shutdown);
+        if handle.join().is_err() {
+            tracing::error!("the writer thread panicked");
+        }
+    }
+}
+
+/// The answer to a write, on its way. `.await` it in async code (it never
+/// blocks a runtime thread) or call [`Pending::wait`] in blocking code.
+#[must_use = "a write's outcome is only known once its answer is awaited"]
+pub struct Pending<T> {
+    state: PendingState<T>,
+}
+
+enum PendingState<T> {
+    Waiting(oneshot::Receiver<Result<T, Error>>),
+    Failed(Option<Error>),
+}
+
+impl<T> Pending<T> {
+    /// Blocks the current thread until the answer arrives. Do not call this
+    /// on an async runtime's thread; `.await` the `Pending` there instead.
+    pub fn wait(self) -> Result<T, Error> {
+        match self.state {
+            PendingState::Waiting(receiver) => {
+                receiver.blocking_recv().unwrap_or(Err(Error::ShuttingDown))
+            }
+            PendingState::Failed(error) => Err(error.unwrap_or(Error::ShuttingDown)),
+        }
+    }
+}
+
+impl<T> Future for Pending<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.get_mut().state {
+            PendingState::Waiting(receiver) => Pin::new(receiver)
+                .poll(context)
+                .map(|answer| answer.unwrap_or(Err(Error::ShuttingDown))),
+            PendingState::Failed(error) => {
+                Poll::Ready(Err(error.take().unwrap_or(Error::ShuttingDown)))
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) the store in `config.data_dir` and starts the
+    /// writer thread. Fails if the store is open in another process, was
+    /// created with another currency, or cannot be read.
+    pub fn open(config: EngineConfig) -> Result<Engine, Error> {
+        config.validate()?;
+        fs::create_dir_all(&config.data_dir)?;
+        let path = config.data_dir.join(DATABASE_FILE_NAME);
+        let db = redb::Builder::new()
+            .set_cache_size(config.cache_size_bytes)
+            .create(&path)
+            .map_err(|error| match error {
+                redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
+                    "{} is already open in another process",
+                    path.display()
+                )),
+                other => Error::Storage(format!("cannot open {}: {other}", path.display())),
+            })?;
+        initialize(&db, &config.currency)?;
+        let db = Arc::new(db);
+        let state = WriterState::load(&db)?;
+        let (head_sender, head) = watch::channel(state.last_seq());
+        let (commands, receiver) = crossbeam_channel::bounded(config.queue_max);
+        let writer = Writer::new(db.clone(), config.clone(), state, head_sender);
+        let handle = std::thread::Builder::new()
+            .name("mercato-writer".to_owned())
+            .spawn(move || writer.run(receiver))?;
+        tracing::info!(path = %path.display(), durability = ?config.durability, "engine open");
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                db,
+                commands,
+                head,
+                config,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    /// Lets the writer finish what is queued, sync, and stop. Writes after
+    /// this answer [`Error::ShuttingDown`]; reads keep working. Idempotent.
+    pub fn shutdown(&self) {
+        stop_writer(&self.inner.commands, &self.inner.writer);
+    }
+
+    /// The configuration the engine was opened with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The store's currency code.
+    pub fn currency(&self) -> &str {
+        &self.inner.config.currency
+    }
+
+    /// Commands waiting for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.commands.len()
+    }
+
+    fn submit<T>(&self, command: impl FnOnce(writer::Reply<T>) -> Command) -> Pending<T> {
+        let (reply, receiver) = oneshot::channel();
+        let state = match self.inner.commands.try_send(command(reply)) {
+            Ok(()) => PendingState::Waiting(receiver),
+            Err(TrySendError::Full(_)) => PendingState::Failed(Some(Error::Overloaded)),
+            Err(TrySendError::Disconnected(_)) => PendingState::Failed(Some(Error::ShuttingDown)),
+        };
+        Pending { state }
+    }
+
+    /// Creates a product (with `on_hand` units in stock). Answers
+    /// [`Error::ProductExists`] when its id is taken.
+    pub fn create_product(&self, product: NewProduct) -> Pending<Product> {
+        self.submit(|reply| Command::CreateProduct { product, reply })
+    }
+
+    /// Creates many products in one transaction: all of them or, when any
+    /// is invalid or its id is taken, none.
+    pub fn import_products(&self, products: Vec<NewProduct>) -> Pending<Vec<Product>> {
+        self.submit(|reply| Command::ImportProducts { products, reply })
+    }
+
+    /// Changes the fields a patch names. Archived products are not found.
+    pub fn update_product(&self, product_id: ProductId, patch: ProductPatch) -> Pending<Product> {
+        self.submit(|reply| Command::UpdateProduct {
+            product_id,
+            patch,
+            reply,
+        })
+    }
+
+    /// Archives a product: no longer listed, read or reservable. Existing
+    /// reservations keep their lines and can still be committed or released.
+    pub fn archive_product(&self, product_id: ProductId) -> Pending<()> {
+        self.submit(|reply| Command::ArchiveProduct { product_id, reply })
+    }
+
+    /// Sets a product's `on_hand`; refused below what is reserved.
+    pub fn set_stock(&self, product_id: ProductId, on_hand: u64) -> Pending<Stock> {
+        self.submit(|reply| Command::SetStock {
+            product_id,
+            on_hand,
+            reply,
+        })
+    }
+
+    /// Adds `delta` (which may be negative) to a product's `on_hand`;
+    /// refused when the result would fall below what is reserved.
+    pub fn adjust_stock(&self, product_id: ProductId, delta: i64) -> Pending<Stock> {
+        self.submit(|reply| Command::AdjustStock {
+            product_id,
+            delta,
+            reply,
+        })
+    }
+
+    /// Holds stock for an order: every line or none. Repeating a request for
+    /// the same order with the same lines answers the existing reservation
+    /// (`created: false`); with other lines, [`Error::Conflict`].
+    pub fn reserve(&self, request: ReserveRequest) -> Pending<Reserved> {
+        self.submit(|reply| Command::Reserve { request, reply })
+    }
+
+    /// Turns an order's active reservation into a sale. Idempotent.
+    pub fn commit_reservation(&self, order_id: OrderId) -> Pending<Reservation> {
+        self.submit(|reply| Command::Commit { order_id, reply })
+    }
+
+    /// Gives an order's held stock back. Idempotent; an expired reservation
+    /// answers as it is; a committed one is [`Error::InvalidState`].
+    pub fn release_reservation(&self, order_id: OrderId) -> Pending<Reservation> {
+        self.submit(|reply| Command::Release { order_id, reply })
+    }
+
+    /// Expires every reservation now due and syncs everything committed to
+    /// disk, then answers. Useful after moving a manual clock, and before a
+    /// backup in periodic durability.
+    pub fn flush(&self) -> Pending<()> {
+        self.submit(|reply| Command::Flush { reply })
+    }
+
+    /// A product by id; `None` when unknown or archived.
+    pub fn product(&self, product_id: ProductId) -> Result<Option<Product>, Error> {
+        let txn = self.inner.db.begin_read()?;
+        let products = txn.open_table(storage::PRODUCTS)?;
+        Ok(storage::read_product(&products, product_id)?
+            .filter(|product| !product.archived)
+            .map(|product| product.to_product(self.currency())))
+    }
+
+    /// True when the store holds no products at all (not even archived ones).
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        let txn = self.inner.db.begin_read()?;
+        let products = txn.open_table(storage::PRODUCTS)?;
+        Ok(products.first()?.is_none())
+    }
+
+    /// Live products in id order, after `after`, optionally of one category.
+    /// `limit` is clamped to 1..=[`PAGE_LIMIT_MAX`].
+    pub fn list_products(
+        &self,
+        category: Option<&str>,
+        after: Option<ProductId>,
+        limit: usize,
+    ) -> Result<Page<Product>, Error> {
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        let start = after.map_or(0, |id| id.0.saturating_add(1));
+        let txn = self.inner.db.begin_read()?;
+        let products = txn.open_table(storage::PRODUCTS)?;
+        let mut items = Vec::with_capacity(limit);
+        let mut more = false;
+        let mut take = |product: StoredProduct| {
+            if items.len() == limit {
+                more = true;
+                return false;
+            }
+            items.push(product.to_product(self.currency()));
+            true
+        };
+        match category {
+            Some(category) => {
+                let index = txn.open_table(storage::PRODUCTS_BY_CATEGORY)?;
+                for entry in index.range((category, start)..=(category, u64::MAX))? {
+                    let id = ProductId(entry?.0.value().1);
+                    let product = storage::read_product(&products, id)?.ok_or_else(|| {
+                        Error::corrupt("products_by_category", format!("product {id} is missing"))
+                    })?;
+                    if !take(product) {
+                        break;
+                    }
+                }
+            }
+            None => {
+                for entry in products.range(start..)? {
+                    let (id, bytes) = entry?;
+                    let product = StoredProduct::decode(id.value(), bytes.value())?;
+                    if !product.archived && !take(product) {
+                        break;
+                    }
+                }
+            }
+        }
+        let next_after = if more {
+            items.last().map(|product| product.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next_after })
+    }
+
+    /// A live product's stock; `None` when unknown or archived.
+    pub fn stock(&self, product_id: ProductId) -> Result<Option<Stock>, Error> {
+        let txn = self.inner.db.begin_read()?;
+        let products = txn.open_table(storage::PRODUCTS)?;
+        match storage::read_product(&products, product_id)? {
+            Some(product) if !product.archived => {}
+            _ => return Ok(None),
+        }
+        let stock = txn.open_table(storage::STOCK)?;
+        let bytes = stock
+            .get(product_id.0)?
+            .ok_or_else(|| Error::corrupt("stock", format!("product {product_id} has none")))?;
+        let (on_hand, reserved) = storage::decode_stock(bytes.value())?;
+        Ok(Some(Stock {
+            product_id,
+            on_hand,
+            reserved,
+        }))
+    }
+
+    /// The reservation held for an order, in whatever state it is.
+    pub fn reservation(&self, order_id: OrderId) -> Result<Option<Reservation>, Error> {
+        let txn = self.inner.db.begin_read()?;
+        let reservations = txn.open_table(storage::RESERVATIONS)?;
+        storage::read_reservation(&reservations, order_id)
+    }
+
+    /// Up to `limit` events with `seq > after`, in order. `limit` is clamped
+    /// to 1..=[`PAGE_LIMIT_MAX`].
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, Error> {
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        let txn = self.inner.db.begin_read()?;
+        let events = txn.open_table(storage::EVENTS)?;
+        let mut items = Vec::with_capacity(limit);
+        for entry in events.range(after.saturating_add(1)..)?.take(limit) {
+            let (seq, bytes) = entry?;
+            items.push(storage::decode_event(seq.value(), bytes.value())?);
+        }
+        Ok(items)
+    }
+
+    /// The sequence number of the last committed event (0 for none).
+    pub fn last_event_seq(&self) -> u64 {
+        *self.inner.head.borrow()
+    }
+
+    /// A consumer's saved position in the event log (0 when it has none).
+    pub fn consumer_position(&self, consumer: &str) -> Result<u64, Error> {
+        writer::validate_consumer_name(consumer)?;
+        let txn = self.inner.db.begin_read()?;
+        let positions = txn.open_table(storage::CONSUMER_POSITIONS)?;
+        Ok(positions.get(consumer)?.map_or(0, |seq| seq.value()))
+    }
+
+    /// Saves a consumer's position: the last `seq` it has fully handled.
+    pub fn save_consumer_position(&self, consumer: &str, seq: u64) -> Pending<()> {
+        let consumer = consumer.to_owned();
+        self.submit(|reply| Command::SavePosition {
+            consumer,
+            seq,
+            reply,
+        })
+    }
+
+    /// Follows the event log as `consumer`, from its saved position.
+    pub fn subscribe(&self, consumer: &str) -> Result<Subscription, Error> {
+        let position = self.consumer_position(consumer)?;
+        Ok(Subscription::new(
+            self.clone(),
+            consumer.to_owned(),
+            position,
+            self.inner.head.clone(),
+        ))
+    }
+}
+
+/// Creates the tables and checks (or, on a new store, writes) the schema
+/// version and currency.
+fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(storage::META)?;
+        let version = meta
+            .get(storage::META_SCHEMA_VERSION)?
+            .map(|bytes| bytes.value().to_vec());
+        match version {
+            None => {
+                meta.insert(
+                    storage::META_SCHEMA_VERSION,
+                    storage::SCHEMA_VERSION.to_le_bytes().as_slice(),
+                )?;
+                meta.insert(storage::META_CURRENCY, currency.as_bytes())?;
+            }
+            Some(bytes) => {
+                let stored = <[u8; 8]>::try_from(bytes.as_slice())
+                    .map(u64::from_le_bytes)
+                    .map_err(|_| Error::corrupt("meta", "schema version"))?;
+                if stored != storage::SCHEMA_VERSION {
+                    return Err(Error::Storage(format!(
+                        "the store has schema version {stored}; this build reads version {}",
+                        storage::SCHEMA_VERSION
+                    )));
+                }
+                let stored = meta
+                    .get(storage::META_CURRENCY)?
+                    .map(|bytes| String::from_utf8_lossy(bytes.value()).into_owned())
+                    .ok_or_else(|| Error::corrupt("meta", "no currency"))?;
+                if stored != currency {
+                    return Err(Error::invalid(
+                        "currency",
+                        format!("the store was created with currency {stored}, not {currency}"),
+                    ));
+                }
+            }
+        }
+        txn.open_table(storage::PRODUCTS)?;
+        txn.open_table(storage::PRODUCTS_BY_CATEGORY)?;
+        txn.open_table(storage::STOCK)?;
+        txn.open_table(storage::RESERVATIONS)?;
+        txn.open_table(storage::RESERVATION_DEADLINES)?;
+        txn.open_table(storage::EVENTS)?;
+        txn.open_table(storage::CONSUMER_POSITIONS)?;
+    }
+    txn.commit()?;
+    Ok(())
+}

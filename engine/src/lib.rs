@@ -1,0 +1,74 @@
+//! Mercato's transactional core: catalog, stock, reservations that expire,
+//! and a durable, ordered event log, over one embedded redb file.
+//!
+//! One writer thread owns every write. Calls become commands on a bounded
+//! queue; the writer applies everything queued in one write transaction,
+//! commits once (group commit), then answers each caller. Reads use their
+//! own read transactions and never wait for the writer.
+//!
+//! ```no_run
+//! use mercato_engine::{Engine, EngineConfig, NewProduct, OrderId, ReservationLine, ReserveRequest};
+//!
+//! # fn main() -> Result<(), mercato_engine::Error> {
+//! let engine = Engine::open(EngineConfig::new("./data/db"))?;
+//! let product = engine
+//!     .create_product(NewProduct {
+//!         name: "Espresso cup".into(),
+//!         price: "12.50".parse().unwrap(),
+//!         on_hand: 40,
+//!         ..NewProduct::default()
+//!     })
+//!     .wait()?;
+//! let order_id = OrderId(uuid::Uuid::now_v7());
+//! let held = engine
+//!     .reserve(ReserveRequest {
+//!         order_id,
+//!         items: vec![ReservationLine { product_id: product.id, quantity: 2 }],
+//!         ttl: None,
+//!     })
+//!     .wait()?;
+//! assert!(held.created);
+//! engine.commit_reservation(order_id).wait()?;
+//! assert_eq!(engine.stock(product.id)?.unwrap().on_hand, 38);
+//! engine.shutdown();
+//! # Ok(())
+//! # }
+//! ```
+
+mod catalog;
+mod clock;
+mod codec;
+mod config;
+mod engine;
+mod error;
+mod event;
+mod ids;
+mod inventory;
+mod observer;
+mod storage;
+mod subscription;
+mod writer;
+
+pub use catalog::{
+    IMPORT_PRODUCTS_MAX, LOW_STOCK_THRESHOLD_DEFAULT, LOW_STOCK_THRESHOLD_MAX, NewProduct,
+    PRODUCT_ATTRIBUTE_KEY_LENGTH_MAX, PRODUCT_ATTRIBUTE_VALUE_LENGTH_MAX, PRODUCT_ATTRIBUTES_MAX,
+    PRODUCT_DESCRIPTION_LENGTH_MAX, PRODUCT_LABEL_LENGTH_MAX, PRODUCT_NAME_LENGTH_MAX,
+    PRODUCT_PRICE_MAX, PRODUCT_PRICE_SCALE_MAX, PRODUCT_SKU_LENGTH_MAX, Page, Product,
+    ProductPatch,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Durability, EngineConfig};
+pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending};
+pub use error::Error;
+pub use event::{Event, EventEnvelope};
+pub use ids::{OrderId, ProductId, ReservationId, Timestamp};
+pub use inventory::{
+    ON_HAND_MAX, RESERVATION_LINES_MAX, RESERVATION_QUANTITY_MAX, Reservation, ReservationLine,
+    ReservationStatus, ReserveRequest, Reserved, Stock,
+};
+pub use observer::{BatchReport, WriterObserver};
+pub use subscription::Subscription;
+
+/// Re-exported so embedders name the same versions the engine uses.
+pub use rust_decimal::Decimal;
+pub use uuid::Uuid;

@@ -1,0 +1,989 @@
+//! The writer: one named thread that owns every redb write.
+//!
+//! Commands arrive on a bounded channel. The writer takes everything queued
+//! (up to `batch_max`), applies the batch in one write transaction, commits
+//! once, and only then answers each caller (group commit). Decisions about
+//! stock are made by the in-memory [`Ledger`]; business rejections are
+//! answers, and only a storage fault fails a batch. After a failed batch the
+//! writer rebuilds its in-memory state from what is on disk.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
+use tokio::sync::{oneshot, watch};
+
+use crate::catalog::{IMPORT_PRODUCTS_MAX, NewProduct, Product, ProductFields, ProductPatch};
+use crate::clock::IdSource;
+use crate::config::{Durability, EngineConfig};
+use crate::error::Error;
+use crate::event::Event;
+use crate::ids::{OrderId, ProductId, ReservationId, Timestamp};
+use crate::inventory::{
+    Crossing, Ledger, ON_HAND_MAX, Reservation, ReservationStatus, ReserveRequest, Reserved, Stock,
+    StockEntry, same_lines, validate_reserve,
+};
+use crate::observer::BatchReport;
+use crate::storage::{self, StoredProduct};
+
+/// The longest consumer name, in bytes.
+pub(crate) const CONSUMER_NAME_LENGTH_MAX: usize = 64;
+
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+
+/// Everything the writer can be asked to do. Closed: one variant per write.
+pub(crate) enum Command {
+    CreateProduct {
+        product: NewProduct,
+        reply: Reply<Product>,
+    },
+    ImportProducts {
+        products: Vec<NewProduct>,
+        reply: Reply<Vec<Product>>,
+    },
+    UpdateProduct {
+        product_id: ProductId,
+        patch: ProductPatch,
+        reply: Reply<Product>,
+    },
+    ArchiveProduct {
+        product_id: ProductId,
+        reply: Reply<()>,
+    },
+    SetStock {
+        product_id: ProductId,
+        on_hand: u64,
+        reply: Reply<Stock>,
+    },
+    AdjustStock {
+        product_id: ProductId,
+        delta: i64,
+        reply: Reply<Stock>,
+    },
+    Reserve {
+        request: ReserveRequest,
+        reply: Reply<Reserved>,
+    },
+    Commit {
+        order_id: OrderId,
+        reply: Reply<Reservation>,
+    },
+    Release {
+        order_id: OrderId,
+        reply: Reply<Reservation>,
+    },
+    SavePosition {
+        consumer: String,
+        seq: u64,
+        reply: Reply<()>,
+    },
+    /// Expire what is due and sync to disk now.
+    Flush { reply: Reply<()> },
+    /// Finish the batch in hand, sync, answer the rest `ShuttingDown`, exit.
+    Shutdown,
+}
+
+impl Command {
+    /// Answers the command with `error` without applying it.
+    pub(crate) fn fail(self, error: Error) {
+        fn send<T>(reply: Reply<T>, error: Error) {
+            // The caller may have stopped waiting; that is fine.
+            let _ = reply.send(Err(error));
+        }
+        match self {
+            Command::CreateProduct { reply, .. } | Command::UpdateProduct { reply, .. } => {
+                send(reply, error)
+            }
+            Command::ImportProducts { reply, .. } => send(reply, error),
+            Command::ArchiveProduct { reply, .. } => send(reply, error),
+            Command::SetStock { reply, .. } | Command::AdjustStock { reply, .. } => {
+                send(reply, error)
+            }
+            Command::Reserve { reply, .. } => send(reply, error),
+            Command::Commit { reply, .. } | Command::Release { reply, .. } => send(reply, error),
+            Command::SavePosition { reply, .. } | Command::Flush { reply } => send(reply, error),
+            Command::Shutdown => {}
+        }
+    }
+}
+
+/// An answer held back until the batch's fate is known: called with `None`
+/// after a successful commit, with the batch's error after a failed one.
+type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
+
+fn hold<T: Send + 'static>(
+    reply: Reply<T>,
+    result: Result<T, Error>,
+    failure: &mut Option<Error>,
+) -> Answer {
+    if let Err(error @ Error::Storage(_)) = &result {
+        failure.get_or_insert_with(|| error.clone());
+    }
+    Box::new(move |batch_error| {
+        let answer = match batch_error {
+            Some(error) => Err(error.clone()),
+            None => result,
+        };
+        let _ = reply.send(answer);
+    })
+}
+
+/// The tables a batch writes, opened once per write transaction.
+struct Tables<'txn> {
+    products: Table<'txn, u64, &'static [u8]>,
+    products_by_category: Table<'txn, (&'static str, u64), ()>,
+    stock: Table<'txn, u64, &'static [u8]>,
+    reservations: Table<'txn, u128, &'static [u8]>,
+    reservation_deadlines: Table<'txn, (u64, u128), ()>,
+    events: Table<'txn, u64, &'static [u8]>,
+    consumer_positions: Table<'txn, &'static str, u64>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Tables<'txn>, Error> {
+        Ok(Tables {
+            products: txn.open_table(storage::PRODUCTS)?,
+            products_by_category: txn.open_table(storage::PRODUCTS_BY_CATEGORY)?,
+            stock: txn.open_table(storage::STOCK)?,
+            reservations: txn.open_table(storage::RESERVATIONS)?,
+            reservation_deadlines: txn.open_table(storage::RESERVATION_DEADLINES)?,
+            events: txn.open_table(storage::EVENTS)?,
+            consumer_positions: txn.open_table(storage::CONSUMER_POSITIONS)?,
+        })
+    }
+}
+
+/// What the writer keeps in memory, rebuilt from disk at open and after a
+/// failed batch.
+pub(crate) struct WriterState {
+    ledger: Ledger,
+    next_seq: u64,
+    next_product_id: u64,
+    next_deadline: Option<Timestamp>,
+}
+
+impl WriterState {
+    pub(crate) fn load(db: &Database) -> Result<WriterState, Error> {
+        let txn = db.begin_read()?;
+        let products = txn.open_table(storage::PRODUCTS)?;
+        let stock = txn.open_table(storage::STOCK)?;
+        let mut ledger = Ledger::default();
+        let mut next_product_id = 1;
+        for entry in products.iter()? {
+            let (id, bytes) = entry?;
+            let product = StoredProduct::decode(id.value(), bytes.value())?;
+            let (on_hand, reserved) = match stock.get(id.value())? {
+                Some(bytes) => storage::decode_stock(bytes.value())?,
+                None => {
+                    return Err(Error::corrupt(
+                        "stock",
+                        format!("product {} has none", id.value()),
+                    ));
+                }
+            };
+            ledger.insert(
+                product.id,
+                StockEntry {
+                    on_hand,
+                    reserved,
+                    low_stock_threshold: product.fields.low_stock_threshold,
+                    archived: product.archived,
+                },
+            );
+            next_product_id = product.id.0 + 1;
+        }
+        ledger.take_dirty();
+        let events = txn.open_table(storage::EVENTS)?;
+        let deadlines = txn.open_table(storage::RESERVATION_DEADLINES)?;
+        let next_deadline = deadlines.first()?.map(|(key, _)| Timestamp(key.value().0));
+        Ok(WriterState {
+            ledger,
+            next_seq: storage::last_seq(&events)? + 1,
+            next_product_id,
+            next_deadline,
+        })
+    }
+
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+}
+
+pub(crate) struct Writer {
+    db: Arc<Database>,
+    config: EngineConfig,
+    ids: IdSource,
+    state: WriterState,
+    /// When the oldest commit not yet synced was made (periodic durability).
+    unsynced_since: Option<Instant>,
+    /// The state on disk may differ from `state`: reload before the next batch.
+    needs_reload: bool,
+    head: watch::Sender<u64>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        config: EngineConfig,
+        state: WriterState,
+        head: watch::Sender<u64>,
+    ) -> Writer {
+        Writer {
+            db,
+            config,
+            ids: IdSource::new(),
+            state,
+            unsynced_since: None,
+            needs_reload: false,
+            head,
+        }
+    }
+
+    /// The writer thread's body: runs until a `Shutdown` command arrives or
+    /// every sender is gone.
+    pub(crate) fn run(mut self, commands: Receiver<Command>) {
+        let batch_max = self.config.batch_max;
+        let mut batch = Vec::with_capacity(batch_max);
+        loop {
+            match commands.recv_timeout(self.config.tick_interval) {
+                Ok(command) => batch.push(command),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            while batch.len() < batch_max {
+                match commands.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            let shutdown = batch
+                .iter()
+                .any(|command| matches!(command, Command::Shutdown));
+            if !batch.is_empty() || self.idle_work_due() {
+                self.apply_batch(std::mem::take(&mut batch), shutdown);
+            }
+            if shutdown {
+                break;
+            }
+        }
+        if self.unsynced_since.is_some() {
+            self.apply_batch(Vec::new(), true);
+        }
+        while let Ok(command) = commands.try_recv() {
+            command.fail(Error::ShuttingDown);
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn idle_work_due(&self) -> bool {
+        let now = self.config.clock.now();
+        let expiry_due = self
+            .state
+            .next_deadline
+            .is_some_and(|deadline| deadline <= now);
+        expiry_due || self.sync_due() || self.needs_reload
+    }
+
+    fn sync_due(&self) -> bool {
+        match (self.config.durability, self.unsynced_since) {
+            (Durability::Periodic { sync_interval }, Some(since)) => {
+                since.elapsed() >= sync_interval
+            }
+            _ => false,
+        }
+    }
+
+    fn apply_batch(&mut self, commands: Vec<Command>, force_sync: bool) {
+        if self.needs_reload {
+            match WriterState::load(&self.db) {
+                Ok(state) => {
+                    self.state = state;
+                    self.needs_reload = false;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "writer cannot reload its state; refusing writes");
+                    for command in commands {
+                        command.fail(error.clone());
+                    }
+                    return;
+                }
+            }
+        }
+        let force_sync = force_sync
+            || commands
+                .iter()
+                .any(|command| matches!(command, Command::Flush { .. }));
+        let synced = match self.config.durability {
+            Durability::Immediate => true,
+            Durability::Periodic { .. } => force_sync || self.sync_due(),
+        };
+        let now = self.config.clock.now();
+        let mut report = BatchReport {
+            commands: commands.len(),
+            synced,
+            ..BatchReport::default()
+        };
+        let mut answers = Vec::with_capacity(commands.len());
+        match self.write_batch(commands, now, synced, &mut answers, &mut report) {
+            Ok(()) => {
+                if synced {
+                    self.unsynced_since = None;
+                } else {
+                    self.unsynced_since.get_or_insert_with(Instant::now);
+                }
+                // Publish the new head before answering, so a caller that
+                // reads the log after its answer sees its own events.
+                self.head.send_replace(self.state.last_seq());
+                if let Some(observer) = &self.config.observer {
+                    observer.batch_committed(&report);
+                }
+                for answer in answers {
+                    answer(None);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, commands = answers.len(), "batch failed; nothing applied");
+                for answer in answers {
+                    answer(Some(&error));
+                }
+                self.needs_reload = true;
+            }
+        }
+    }
+
+    /// Applies every command in one write transaction and commits. On error
+    /// nothing is committed and `answers` holds an answer for every command.
+    fn write_batch(
+        &mut self,
+        commands: Vec<Command>,
+        now: Timestamp,
+        synced: bool,
+        answers: &mut Vec<Answer>,
+        report: &mut BatchReport,
+    ) -> Result<(), Error> {
+        let mut failure: Option<Error> = None;
+        let txn = match self.begin(synced) {
+            Ok(txn) => txn,
+            Err(error) => {
+                for command in commands {
+                    command.fail(error.clone());
+                }
+                return Err(error);
+            }
+        };
+        {
+            let mut tables = match Tables::open(&txn) {
+                Ok(tables) => tables,
+                Err(error) => {
+                    for command in commands {
+                        command.fail(error.clone());
+                    }
+                    return Err(error);
+                }
+            };
+            if let Err(error) = self.expire_due(&mut tables, now, report) {
+                failure = Some(error);
+            }
+            for command in commands {
+                if let Some(error) = &failure {
+                    command.fail(error.clone());
+                    continue;
+                }
+                if let Some(answer) = self.apply(&mut tables, command, now, report, &mut failure) {
+                    answers.push(answer);
+                }
+            }
+            if failure.is_none()
+                && let Err(error) = self.flush_stock(&mut tables)
+            {
+                failure = Some(error);
+            }
+        }
+        if let Some(error) = failure {
+            if let Err(abort_error) = txn.abort() {
+                tracing::error!(error = %abort_error, "abort failed");
+            }
+            return Err(error);
+        }
+        let started = Instant::now();
+        txn.commit()?;
+        report.commit_latency = started.elapsed();
+        Ok(())
+    }
+
+    fn begin(&self, synced: bool) -> Result<WriteTransaction, Error> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(if synced {
+            redb::Durability::Immediate
+        } else {
+            redb::Durability::None
+        })?;
+        Ok(txn)
+    }
+
+    fn apply(
+        &mut self,
+        tables: &mut Tables<'_>,
+        command: Command,
+        now: Timestamp,
+        report: &mut BatchReport,
+        failure: &mut Option<Error>,
+    ) -> Option<Answer> {
+        Some(match command {
+            Command::CreateProduct { product, reply } => {
+                let result =
+                    self.import_products(tables, std::slice::from_ref(&product), true, now);
+                let result = result.map(|mut created| created.pop().expect("one product"));
+                hold(reply, result, failure)
+            }
+            Command::ImportProducts { products, reply } => hold(
+                reply,
+                self.import_products(tables, &products, false, now),
+                failure,
+            ),
+            Command::UpdateProduct {
+                product_id,
+                patch,
+                reply,
+            } => hold(
+                reply,
+                self.update_product(tables, product_id, &patch, now),
+                failure,
+            ),
+            Command::ArchiveProduct { product_id, reply } => hold(
+                reply,
+                self.archive_product(tables, product_id, now),
+                failure,
+            ),
+            Command::SetStock {
+                product_id,
+                on_hand,
+                reply,
+            } => {
+                let result =
+                    self.set_on_hand(tables, product_id, i128::from(on_hand), "on_hand", now);
+                hold(reply, result, failure)
+            }
+            Command::AdjustStock {
+                product_id,
+                delta,
+                reply,
+            } => {
+                let result = self
+                    .state
+                    .ledger
+                    .live(product_id)
+                    .map(|entry| entry.on_hand);
+                let result = result.and_then(|on_hand| {
+                    let on_hand = i128::from(on_hand) + i128::from(delta);
+                    self.set_on_hand(tables, product_id, on_hand, "delta", now)
+                });
+                hold(reply, result, failure)
+            }
+            Command::Reserve { request, reply } => {
+                let result = self.reserve(tables, &request, now);
+                match &result {
+                    Ok(reserved) if reserved.created => report.reservations_created += 1,
+                    Err(Error::InsufficientStock { .. }) => report.reservations_rejected += 1,
+                    _ => {}
+                }
+                hold(reply, result, failure)
+            }
+            Command::Commit { order_id, reply } => {
+                let result = self.finish(tables, order_id, ReservationStatus::Committed, now);
+                if matches!(&result, Ok((_, true))) {
+                    report.reservations_committed += 1;
+                }
+                hold(reply, result.map(|(reservation, _)| reservation), failure)
+            }
+            Command::Release { order_id, reply } => {
+                let result = self.finish(tables, order_id, ReservationStatus::Released, now);
+                if matches!(&result, Ok((_, true))) {
+                    report.reservations_released += 1;
+                }
+                hold(reply, result.map(|(reservation, _)| reservation), failure)
+            }
+            Command::SavePosition {
+                consumer,
+                seq,
+                reply,
+            } => hold(reply, self.save_position(tables, &consumer, seq), failure),
+            Command::Flush { reply } => hold(reply, Ok(()), failure),
+            Command::Shutdown => return None,
+        })
+    }
+
+    fn emit(&mut self, tables: &mut Tables<'_>, now: Timestamp, event: Event) -> Result<(), Error> {
+        let seq = self.state.next_seq;
+        tables
+            .events
+            .insert(seq, storage::encode_event(now, &event).as_slice())?;
+        self.state.next_seq = seq + 1;
+        Ok(())
+    }
+
+    fn emit_crossings(
+        &mut self,
+        tables: &mut Tables<'_>,
+        now: Timestamp,
+        crossings: Vec<Crossing>,
+    ) -> Result<(), Error> {
+        for crossing in crossings {
+            let event = match crossing {
+                Crossing::Low {
+                    product_id,
+                    available,
+                    threshold,
+                } => Event::StockLow {
+                    product_id,
+                    available,
+                    threshold,
+                },
+                Crossing::Depleted { product_id } => Event::StockDepleted { product_id },
+            };
+            self.emit(tables, now, event)?;
+        }
+        Ok(())
+    }
+
+    fn flush_stock(&mut self, tables: &mut Tables<'_>) -> Result<(), Error> {
+        for product_id in self.state.ledger.take_dirty() {
+            let entry = self
+                .state
+                .ledger
+                .get(product_id)
+                .expect("dirty products are known");
+            let record = storage::encode_stock(entry.on_hand, entry.reserved);
+            tables.stock.insert(product_id.0, record.as_slice())?;
+        }
+        Ok(())
+    }
+
+    fn import_products(
+        &mut self,
+        tables: &mut Tables<'_>,
+        products: &[NewProduct],
+        single: bool,
+        now: Timestamp,
+    ) -> Result<Vec<Product>, Error> {
+        let field = |index: usize, name: &str| {
+            if single {
+                name.to_owned()
+            } else {
+                format!("products[{index}].{name}")
+            }
+        };
+        if products.is_empty() || products.len() > IMPORT_PRODUCTS_MAX {
+            return Err(Error::invalid(
+                "products",
+                format!("between 1 and {IMPORT_PRODUCTS_MAX} products"),
+            ));
+        }
+        // Decide everything first, so a bad product changes nothing.
+        let explicit: HashSet<u64> = products
+            .iter()
+            .filter_map(|product| product.id.map(|id| id.0))
+            .collect();
+        let mut next_id = self.state.next_product_id;
+        let mut seen = HashSet::with_capacity(products.len());
+        let mut planned = Vec::with_capacity(products.len());
+        for (index, new) in products.iter().enumerate() {
+            let id = match new.id {
+                Some(ProductId(0)) => {
+                    return Err(Error::invalid(field(index, "id"), "must be at least 1"));
+                }
+                Some(id) => id,
+                None => {
+                    while explicit.contains(&next_id)
+                        || self.state.ledger.get(ProductId(next_id)).is_some()
+                    {
+                        next_id += 1;
+                    }
+                    next_id += 1;
+                    ProductId(next_id - 1)
+                }
+            };
+            if self.state.ledger.get(id).is_some() {
+                return Err(Error::ProductExists(id));
+            }
+            if !seen.insert(id) {
+                return Err(Error::invalid(
+                    field(index, "id"),
+                    format!("product {id} appears twice"),
+                ));
+            }
+            let fields = ProductFields::from_new(id, new).map_err(|error| match error {
+                Error::InvalidInput {
+                    field: name,
+                    message,
+                } => Error::invalid(field(index, &name), message),
+                other => other,
+            })?;
+            if new.on_hand > ON_HAND_MAX {
+                return Err(Error::invalid(
+                    field(index, "on_hand"),
+                    format!("must be at most {ON_HAND_MAX}"),
+                ));
+            }
+            planned.push((
+                StoredProduct {
+                    id,
+                    fields,
+                    created_at: now,
+                    updated_at: now,
+                    archived: false,
+                },
+                new.on_hand,
+            ));
+        }
+        let mut created = Vec::with_capacity(planned.len());
+        for (product, on_hand) in planned {
+            let id = product.id;
+            tables.products.insert(id.0, product.encode().as_slice())?;
+            if !product.fields.category.is_empty() {
+                tables
+                    .products_by_category
+                    .insert((product.fields.category.as_str(), id.0), ())?;
+            }
+            self.state.ledger.insert(
+                id,
+                StockEntry {
+                    on_hand,
+                    reserved: 0,
+                    low_stock_threshold: product.fields.low_stock_threshold,
+                    archived: false,
+                },
+            );
+            self.state.next_product_id = self.state.next_product_id.max(id.0 + 1);
+            self.emit(tables, now, Event::ProductCreated { product_id: id })?;
+            if on_hand > 0 {
+                self.emit(
+                    tables,
+                    now,
+                    Event::StockUpdated {
+                        product_id: id,
+                        on_hand,
+                        reserved: 0,
+                        available: on_hand,
+                    },
+                )?;
+            }
+            created.push(product.to_product(&self.config.currency));
+        }
+        Ok(created)
+    }
+
+    fn live_product(
+        &self,
+        tables: &Tables<'_>,
+        product_id: ProductId,
+    ) -> Result<StoredProduct, Error> {
+        match storage::read_product(&tables.products, product_id)? {
+            Some(product) if !product.archived => Ok(product),
+            _ => Err(Error::ProductNotFound(product_id)),
+        }
+    }
+
+    fn update_product(
+        &mut self,
+        tables: &mut Tables<'_>,
+        product_id: ProductId,
+        patch: &ProductPatch,
+        now: Timestamp,
+    ) -> Result<Product, Error> {
+        let mut product = self.live_product(tables, product_id)?;
+        if patch.is_empty() {
+            return Ok(product.to_product(&self.config.currency));
+        }
+        let fields = product.fields.patched(patch)?;
+        if fields.category != product.fields.category {
+            if !product.fields.category.is_empty() {
+                tables
+                    .products_by_category
+                    .remove((product.fields.category.as_str(), product_id.0))?;
+            }
+            if !fields.category.is_empty() {
+                tables
+                    .products_by_category
+                    .insert((fields.category.as_str(), product_id.0), ())?;
+            }
+        }
+        product.fields = fields;
+        product.updated_at = now.max(product.created_at);
+        tables
+            .products
+            .insert(product_id.0, product.encode().as_slice())?;
+        self.state.ledger.set_product_details(
+            product_id,
+            product.fields.low_stock_threshold,
+            false,
+        );
+        self.emit(tables, now, Event::ProductUpdated { product_id })?;
+        Ok(product.to_product(&self.config.currency))
+    }
+
+    fn archive_product(
+        &mut self,
+        tables: &mut Tables<'_>,
+        product_id: ProductId,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let mut product = self.live_product(tables, product_id)?;
+        if !product.fields.category.is_empty() {
+            tables
+                .products_by_category
+                .remove((product.fields.category.as_str(), product_id.0))?;
+        }
+        product.archived = true;
+        product.updated_at = now.max(product.created_at);
+        tables
+            .products
+            .insert(product_id.0, product.encode().as_slice())?;
+        self.state
+            .ledger
+            .set_product_details(product_id, product.fields.low_stock_threshold, true);
+        self.emit(tables, now, Event::ProductArchived { product_id })
+    }
+
+    fn set_on_hand(
+        &mut self,
+        tables: &mut Tables<'_>,
+        product_id: ProductId,
+        on_hand: i128,
+        field: &str,
+        now: Timestamp,
+    ) -> Result<Stock, Error> {
+        if on_hand > i128::from(ON_HAND_MAX) {
+            return Err(Error::invalid(
+                field,
+                format!("on_hand would exceed {ON_HAND_MAX}"),
+            ));
+        }
+        let mut crossings = Vec::new();
+        let stock = self
+            .state
+            .ledger
+            .set_on_hand(product_id, on_hand, &mut crossings)?;
+        self.emit(
+            tables,
+            now,
+            Event::StockUpdated {
+                product_id,
+                on_hand: stock.on_hand,
+                reserved: stock.reserved,
+                available: stock.available(),
+            },
+        )?;
+        self.emit_crossings(tables, now, crossings)?;
+        Ok(stock)
+    }
+
+    fn reserve(
+        &mut self,
+        tables: &mut Tables<'_>,
+        request: &ReserveRequest,
+        now: Timestamp,
+    ) -> Result<Reserved, Error> {
+        let ttl = validate_reserve(
+            request,
+            self.config.reservation_ttl_default,
+            self.config.reservation_ttl_max,
+        )?;
+        let order_id = request.order_id;
+        if let Some(existing) = storage::read_reservation(&tables.reservations, order_id)? {
+            if same_lines(&existing.items, &request.items) {
+                return Ok(Reserved {
+                    reservation: existing,
+                    created: false,
+                });
+            }
+            return Err(Error::Conflict(format!(
+                "order {order_id} already holds a reservation with other items"
+            )));
+        }
+        let mut crossings = Vec::new();
+        self.state.ledger.reserve(&request.items, &mut crossings)?;
+        let reservation = Reservation {
+            reservation_id: ReservationId(self.ids.next(now)),
+            order_id,
+            status: ReservationStatus::Active,
+            items: request.items.clone(),
+            created_at: now,
+            expires_at: now.plus(ttl),
+            updated_at: now,
+        };
+        let key = order_id.as_u128();
+        tables
+            .reservations
+            .insert(key, storage::encode_reservation(&reservation).as_slice())?;
+        tables
+            .reservation_deadlines
+            .insert((reservation.expires_at.0, key), ())?;
+        let deadline = &mut self.state.next_deadline;
+        *deadline =
+            Some(deadline.map_or(reservation.expires_at, |d| d.min(reservation.expires_at)));
+        self.emit(
+            tables,
+            now,
+            Event::InventoryReserved {
+                order_id,
+                reservation_id: reservation.reservation_id,
+                items: reservation.items.clone(),
+                expires_at: reservation.expires_at,
+            },
+        )?;
+        self.emit_crossings(tables, now, crossings)?;
+        Ok(Reserved {
+            reservation,
+            created: true,
+        })
+    }
+
+    /// Commits or releases an order's reservation. Answers the reservation
+    /// and whether this call changed it (false for an idempotent repeat).
+    fn finish(
+        &mut self,
+        tables: &mut Tables<'_>,
+        order_id: OrderId,
+        target: ReservationStatus,
+        now: Timestamp,
+    ) -> Result<(Reservation, bool), Error> {
+        let mut reservation = storage::read_reservation(&tables.reservations, order_id)?
+            .ok_or(Error::ReservationNotFound(order_id))?;
+        let repeat = match (target, reservation.status) {
+            (_, ReservationStatus::Active) => false,
+            (ReservationStatus::Committed, ReservationStatus::Committed) => true,
+            (
+                ReservationStatus::Released,
+                ReservationStatus::Released | ReservationStatus::Expired,
+            ) => true,
+            (_, state) => {
+                return Err(Error::InvalidState {
+                    order_id,
+                    state: state.as_str(),
+                });
+            }
+        };
+        if repeat {
+            return Ok((reservation, false));
+        }
+        let mut crossings = Vec::new();
+        let event = if target == ReservationStatus::Committed {
+            self.state.ledger.commit(&reservation.items, &mut crossings);
+            Event::InventoryCommitted {
+                order_id,
+                reservation_id: reservation.reservation_id,
+                items: reservation.items.clone(),
+            }
+        } else {
+            self.state.ledger.release(&reservation.items);
+            Event::InventoryReleased {
+                order_id,
+                reservation_id: reservation.reservation_id,
+                items: reservation.items.clone(),
+            }
+        };
+        let key = order_id.as_u128();
+        tables
+            .reservation_deadlines
+            .remove((reservation.expires_at.0, key))?;
+        reservation.status = target;
+        reservation.updated_at = now.max(reservation.created_at);
+        tables
+            .reservations
+            .insert(key, storage::encode_reservation(&reservation).as_slice())?;
+        self.emit(tables, now, event)?;
+        self.emit_crossings(tables, now, crossings)?;
+        Ok((reservation, true))
+    }
+
+    /// Expires the active reservations whose deadline has passed, oldest
+    /// first, at most `expiries_per_batch_max` per batch. Reads only the due
+    /// part of the deadline index.
+    fn expire_due(
+        &mut self,
+        tables: &mut Tables<'_>,
+        now: Timestamp,
+        report: &mut BatchReport,
+    ) -> Result<(), Error> {
+        match self.state.next_deadline {
+            Some(deadline) if deadline <= now => {}
+            _ => return Ok(()),
+        }
+        let mut due = Vec::new();
+        for entry in tables.reservation_deadlines.range(..=(now.0, u128::MAX))? {
+            let (key, _) = entry?;
+            due.push(key.value());
+            if due.len() == self.config.expiries_per_batch_max {
+                break;
+            }
+        }
+        for (deadline, key) in due {
+            tables.reservation_deadlines.remove((deadline, key))?;
+            let order_id = OrderId::from_u128(key);
+            let Some(mut reservation) = storage::read_reservation(&tables.reservations, order_id)?
+            else {
+                return Err(Error::corrupt(
+                    "reservation_deadlines",
+                    format!("order {order_id} has no reservation"),
+                ));
+            };
+            if reservation.status != ReservationStatus::Active {
+                return Err(Error::corrupt(
+                    "reservation_deadlines",
+                    format!("order {order_id} is not active"),
+                ));
+            }
+            self.state.ledger.release(&reservation.items);
+            reservation.status = ReservationStatus::Expired;
+            reservation.updated_at = now.max(reservation.created_at);
+            tables
+                .reservations
+                .insert(key, storage::encode_reservation(&reservation).as_slice())?;
+            self.emit(
+                tables,
+                now,
+                Event::ReservationExpired {
+                    order_id,
+                    reservation_id: reservation.reservation_id,
+                    items: reservation.items,
+                },
+            )?;
+            report.reservations_expired += 1;
+        }
+        self.state.next_deadline = tables
+            .reservation_deadlines
+            .first()?
+            .map(|(key, _)| Timestamp(key.value().0));
+        Ok(())
+    }
+
+    fn save_position(
+        &mut self,
+        tables: &mut Tables<'_>,
+        consumer: &str,
+        seq: u64,
+    ) -> Result<(), Error> {
+        validate_consumer_name(consumer)?;
+        if seq > self.state.last_seq() {
+            return Err(Error::invalid(
+                "seq",
+                format!("the log ends at {}", self.state.last_seq()),
+            ));
+        }
+        tables.consumer_positions.insert(consumer, seq)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn validate_consumer_name(consumer: &str) -> Result<(), Error> {
+    if consumer.is_empty() || consumer.len() > CONSUMER_NAME_LENGTH_MAX {
+        return Err(Error::invalid(
+            "consumer",
+            format!("between 1 and {CONSUMER_NAME_LENGTH_MAX} bytes"),
+        ));
+    }
+    Ok(())
+}

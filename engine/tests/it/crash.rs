@@ -1,0 +1,176 @@
+//! Crash test: a child process hammers the engine and is killed with SIGKILL
+//! at random moments, again and again. After each kill the store reopens with
+//! every reservation whose success was reported, and the invariants hold.
+//!
+//! The child is this same test binary, re-run with a filter that selects
+//! [`crash_child`] and an environment variable naming the data directory.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mercato_engine::{
+    Engine, EngineConfig, NewProduct, OrderId, ProductId, ReservationLine, ReservationStatus,
+    ReserveRequest, Uuid,
+};
+use rand::Rng;
+
+use crate::support::check_log_matches_stock;
+
+const CHILD_DIR: &str = "MERCATO_CRASH_CHILD_DIR";
+const PRODUCTS: u64 = 6;
+const ROUNDS: usize = 6;
+/// The child stops by itself after this long, should the parent not kill it.
+const CHILD_LIFETIME: Duration = Duration::from_secs(30);
+
+/// The child: does nothing unless started by the crash test.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
+    let engine = Engine::open(EngineConfig::new(dir)).unwrap();
+    if engine.is_empty().unwrap() {
+        let products = (1..=PRODUCTS)
+            .map(|id| NewProduct {
+                id: Some(ProductId(id)),
+                name: format!("Product {id}"),
+                price: "1.00".parse().unwrap(),
+                on_hand: 1_000_000,
+                ..NewProduct::default()
+            })
+            .collect();
+        engine.import_products(products).wait().unwrap();
+    }
+    println!("READY");
+    let started = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                let mut rng = rand::rng();
+                while started.elapsed() < CHILD_LIFETIME {
+                    let order_id = OrderId(Uuid::now_v7());
+                    let first = rng.random_range(1..=PRODUCTS);
+                    let lines = rng.random_range(1..=3_u64);
+                    let items = (0..lines)
+                        .map(|n| ReservationLine {
+                            product_id: ProductId((first + n - 1) % PRODUCTS + 1),
+                            quantity: rng.random_range(1..=3),
+                        })
+                        .collect();
+                    let request = ReserveRequest {
+                        order_id,
+                        items,
+                        ttl: None,
+                    };
+                    if engine.reserve(request).wait().is_ok() {
+                        say(&format!("ACK {order_id}"));
+                        match rng.random_range(0..4) {
+                            0 if engine.commit_reservation(order_id).wait().is_ok() => {
+                                say(&format!("COMMITTED {order_id}"));
+                            }
+                            1 if engine.release_reservation(order_id).wait().is_ok() => {
+                                say(&format!("RELEASED {order_id}"));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+}
+
+fn say(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}").unwrap();
+    stdout.flush().unwrap();
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    if std::env::var(CHILD_DIR).is_ok() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut expected: HashMap<OrderId, ReservationStatus> = HashMap::new();
+    let mut rng = rand::rng();
+    for round in 0..ROUNDS {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "crash::crash_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env(CHILD_DIR, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (ready_sender, ready) = std::sync::mpsc::channel();
+        let reader = {
+            let lines = lines.clone();
+            let stdout = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    // libtest prints the test's name on the same line.
+                    if line.ends_with("READY") {
+                        let _ = ready_sender.send(());
+                    }
+                    lines.lock().unwrap().push(line);
+                }
+            })
+        };
+        ready
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the child starts");
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        reader.join().unwrap();
+
+        for line in lines.lock().unwrap().iter() {
+            let Some((what, id)) = line.split_once(' ') else {
+                continue;
+            };
+            let status = match what {
+                "ACK" => ReservationStatus::Active,
+                "COMMITTED" => ReservationStatus::Committed,
+                "RELEASED" => ReservationStatus::Released,
+                _ => continue,
+            };
+            // The last line may be cut off by the kill.
+            let Ok(order_id) = id.parse::<OrderId>() else {
+                continue;
+            };
+            expected.insert(order_id, status);
+        }
+
+        let engine = Engine::open(EngineConfig::new(dir.path())).unwrap();
+        for (order_id, status) in &expected {
+            let reservation = engine
+                .reservation(*order_id)
+                .unwrap()
+                .unwrap_or_else(|| panic!("round {round}: acknowledged {order_id} is lost"));
+            if *status != ReservationStatus::Active {
+                assert_eq!(reservation.status, *status, "round {round}: {order_id}");
+            }
+        }
+        check_log_matches_stock(&engine);
+        engine.shutdown();
+    }
+    assert!(
+        !expected.is_empty(),
+        "the children acknowledged some reservations"
+    );
+}

@@ -1,0 +1,1 @@
+//! Mercato's HTTP server.

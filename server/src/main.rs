@@ -1,0 +1,3 @@
+//! The `mercato` command line.
+
+fn main() {}
