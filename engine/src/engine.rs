@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -381,6 +382,32 @@ impl Engine {
         })
     }
 
+    /// A saved idempotency record (an opaque value, e.g. the first answer to
+    /// a request with an `Idempotency-Key`), unless it has expired.
+    pub fn idempotency_record(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        writer::validate_idempotency_key(key)?;
+        let txn = self.inner.db.begin_read()?;
+        let records = txn.open_table(storage::IDEMPOTENCY)?;
+        let Some(bytes) = records.get(key)? else {
+            return Ok(None);
+        };
+        let (expires_at, value) = storage::decode_idempotency(bytes.value())?;
+        Ok((expires_at > self.inner.config.clock.now()).then_some(value))
+    }
+
+    /// Saves an idempotency record for `ttl`, replacing any record with the
+    /// same key. The writer deletes it once it expires.
+    pub fn save_idempotency_record(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Pending<()> {
+        let key = key.to_owned();
+        let expires_at = self.inner.config.clock.now().plus(ttl);
+        self.submit(|reply| Command::SaveIdempotency {
+            key,
+            value,
+            expires_at,
+            reply,
+        })
+    }
+
     /// Follows the event log as `consumer`, from its saved position.
     pub fn subscribe(&self, consumer: &str) -> Result<Subscription, Error> {
         let position = self.consumer_position(consumer)?;
@@ -439,6 +466,8 @@ fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
         txn.open_table(storage::RESERVATION_DEADLINES)?;
         txn.open_table(storage::EVENTS)?;
         txn.open_table(storage::CONSUMER_POSITIONS)?;
+        txn.open_table(storage::IDEMPOTENCY)?;
+        txn.open_table(storage::IDEMPOTENCY_EXPIRY)?;
     }
     txn.commit()?;
     Ok(())

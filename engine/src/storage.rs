@@ -29,6 +29,10 @@ pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("eve
 pub(crate) const CONSUMER_POSITIONS: TableDefinition<&str, u64> =
     TableDefinition::new("consumer_positions");
 
+pub(crate) const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+pub(crate) const IDEMPOTENCY_EXPIRY: TableDefinition<(u64, &str), ()> =
+    TableDefinition::new("idempotency_expiry");
+
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 pub(crate) const META_CURRENCY: &str = "currency";
 
@@ -36,6 +40,7 @@ const PRODUCT_VERSION: u8 = 1;
 const STOCK_VERSION: u8 = 1;
 const RESERVATION_VERSION: u8 = 1;
 const EVENT_VERSION: u8 = 1;
+const IDEMPOTENCY_VERSION: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct ProductRecordV1 {
@@ -245,6 +250,28 @@ pub(crate) fn decode_event(seq: u64, bytes: &[u8]) -> Result<EventEnvelope, Erro
         created_at: Timestamp(record.created_at_ms),
         event: record.event,
     })
+}
+
+#[derive(Serialize, Deserialize)]
+struct IdempotencyRecordV1 {
+    expires_at_ms: u64,
+    value: Vec<u8>,
+}
+
+pub(crate) fn encode_idempotency(expires_at: Timestamp, value: &[u8]) -> Vec<u8> {
+    codec::encode(
+        IDEMPOTENCY_VERSION,
+        &IdempotencyRecordV1 {
+            expires_at_ms: expires_at.0,
+            value: value.to_vec(),
+        },
+    )
+}
+
+/// Answers `(expires_at, value)`.
+pub(crate) fn decode_idempotency(bytes: &[u8]) -> Result<(Timestamp, Vec<u8>), Error> {
+    let record: IdempotencyRecordV1 = codec::decode("idempotency", IDEMPOTENCY_VERSION, bytes)?;
+    Ok((Timestamp(record.expires_at_ms), record.value))
 }
 
 /// Reads a product by id from any table handle (read or write transaction).

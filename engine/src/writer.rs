@@ -79,6 +79,12 @@ pub(crate) enum Command {
         seq: u64,
         reply: Reply<()>,
     },
+    SaveIdempotency {
+        key: String,
+        value: Vec<u8>,
+        expires_at: Timestamp,
+        reply: Reply<()>,
+    },
     /// Expire what is due and sync to disk now.
     Flush { reply: Reply<()> },
     /// Finish the batch in hand, sync, answer the rest `ShuttingDown`, exit.
@@ -103,7 +109,9 @@ impl Command {
             }
             Command::Reserve { reply, .. } => send(reply, error),
             Command::Commit { reply, .. } | Command::Release { reply, .. } => send(reply, error),
-            Command::SavePosition { reply, .. } | Command::Flush { reply } => send(reply, error),
+            Command::SavePosition { reply, .. }
+            | Command::SaveIdempotency { reply, .. }
+            | Command::Flush { reply } => send(reply, error),
             Command::Shutdown => {}
         }
     }
@@ -139,6 +147,8 @@ struct Tables<'txn> {
     reservation_deadlines: Table<'txn, (u64, u128), ()>,
     events: Table<'txn, u64, &'static [u8]>,
     consumer_positions: Table<'txn, &'static str, u64>,
+    idempotency: Table<'txn, &'static str, &'static [u8]>,
+    idempotency_expiry: Table<'txn, (u64, &'static str), ()>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -151,6 +161,8 @@ impl<'txn> Tables<'txn> {
             reservation_deadlines: txn.open_table(storage::RESERVATION_DEADLINES)?,
             events: txn.open_table(storage::EVENTS)?,
             consumer_positions: txn.open_table(storage::CONSUMER_POSITIONS)?,
+            idempotency: txn.open_table(storage::IDEMPOTENCY)?,
+            idempotency_expiry: txn.open_table(storage::IDEMPOTENCY_EXPIRY)?,
         })
     }
 }
@@ -162,6 +174,7 @@ pub(crate) struct WriterState {
     next_seq: u64,
     next_product_id: u64,
     next_deadline: Option<Timestamp>,
+    next_idempotency_expiry: Option<Timestamp>,
 }
 
 impl WriterState {
@@ -198,11 +211,16 @@ impl WriterState {
         let events = txn.open_table(storage::EVENTS)?;
         let deadlines = txn.open_table(storage::RESERVATION_DEADLINES)?;
         let next_deadline = deadlines.first()?.map(|(key, _)| Timestamp(key.value().0));
+        let idempotency_expiry = txn.open_table(storage::IDEMPOTENCY_EXPIRY)?;
+        let next_idempotency_expiry = idempotency_expiry
+            .first()?
+            .map(|(key, _)| Timestamp(key.value().0));
         Ok(WriterState {
             ledger,
             next_seq: storage::last_seq(&events)? + 1,
             next_product_id,
             next_deadline,
+            next_idempotency_expiry,
         })
     }
 
@@ -386,6 +404,11 @@ impl Writer {
             if let Err(error) = self.expire_due(&mut tables, now, report) {
                 failure = Some(error);
             }
+            if failure.is_none()
+                && let Err(error) = self.purge_idempotency(&mut tables, now)
+            {
+                failure = Some(error);
+            }
             for command in commands {
                 if let Some(error) = &failure {
                     command.fail(error.clone());
@@ -510,6 +533,15 @@ impl Writer {
                 seq,
                 reply,
             } => hold(reply, self.save_position(tables, &consumer, seq), failure),
+            Command::SaveIdempotency {
+                key,
+                value,
+                expires_at,
+                reply,
+            } => {
+                let result = self.save_idempotency(tables, &key, &value, expires_at);
+                hold(reply, result, failure)
+            }
             Command::Flush { reply } => hold(reply, Ok(()), failure),
             Command::Shutdown => return None,
         })
@@ -976,6 +1008,82 @@ impl Writer {
         tables.consumer_positions.insert(consumer, seq)?;
         Ok(())
     }
+}
+
+impl Writer {
+    fn save_idempotency(
+        &mut self,
+        tables: &mut Tables<'_>,
+        key: &str,
+        value: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<(), Error> {
+        validate_idempotency_key(key)?;
+        if value.len() > IDEMPOTENCY_VALUE_LENGTH_MAX {
+            return Err(Error::invalid(
+                "value",
+                format!("at most {IDEMPOTENCY_VALUE_LENGTH_MAX} bytes"),
+            ));
+        }
+        let old = match tables.idempotency.get(key)? {
+            Some(bytes) => Some(storage::decode_idempotency(bytes.value())?.0),
+            None => None,
+        };
+        if let Some(old_expiry) = old {
+            tables.idempotency_expiry.remove((old_expiry.0, key))?;
+        }
+        let record = storage::encode_idempotency(expires_at, value);
+        tables.idempotency.insert(key, record.as_slice())?;
+        tables.idempotency_expiry.insert((expires_at.0, key), ())?;
+        let next = &mut self.state.next_idempotency_expiry;
+        *next = Some(next.map_or(expires_at, |expiry| expiry.min(expires_at)));
+        Ok(())
+    }
+
+    /// Deletes idempotency records past their expiry, oldest first, at most
+    /// `expiries_per_batch_max` per batch.
+    fn purge_idempotency(&mut self, tables: &mut Tables<'_>, now: Timestamp) -> Result<(), Error> {
+        match self.state.next_idempotency_expiry {
+            Some(expiry) if expiry <= now => {}
+            _ => return Ok(()),
+        }
+        let mut due = Vec::new();
+        for entry in tables
+            .idempotency_expiry
+            .range((0, "")..(now.0.saturating_add(1), ""))?
+        {
+            let (key, _) = entry?;
+            let (expiry, name) = key.value();
+            due.push((expiry, name.to_owned()));
+            if due.len() == self.config.expiries_per_batch_max {
+                break;
+            }
+        }
+        for (expiry, key) in due {
+            tables.idempotency_expiry.remove((expiry, key.as_str()))?;
+            tables.idempotency.remove(key.as_str())?;
+        }
+        self.state.next_idempotency_expiry = tables
+            .idempotency_expiry
+            .first()?
+            .map(|(key, _)| Timestamp(key.value().0));
+        Ok(())
+    }
+}
+
+/// The longest idempotency key, in bytes.
+pub(crate) const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 1_024;
+/// The largest idempotency record value, in bytes.
+pub(crate) const IDEMPOTENCY_VALUE_LENGTH_MAX: usize = 4 << 20;
+
+pub(crate) fn validate_idempotency_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LENGTH_MAX {
+        return Err(Error::invalid(
+            "key",
+            format!("between 1 and {IDEMPOTENCY_KEY_LENGTH_MAX} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn validate_consumer_name(consumer: &str) -> Result<(), Error> {
