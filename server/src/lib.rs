@@ -1,1 +1,43 @@
-//! Mercato's HTTP server.
+//! Mercato's HTTP server: the v1 contract over [`mercato_engine`].
+//!
+//! [`router`] builds the whole API over an [`AppState`], so another axum
+//! application can mount it; [`serve`] is what `mercato serve` runs.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mercato_engine::{Engine, EngineConfig};
+//! use mercato_server::{AppState, Auth, Limits, Metrics, router};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let metrics = Arc::new(Metrics::new());
+//! let mut config = EngineConfig::new("./data/db");
+//! config.observer = Some(metrics.clone());
+//! let engine = Engine::open(config)?;
+//! let auth = Auth::new("an-admin-token-of-16+-chars".into(), b"a secret for customer tokens".to_vec());
+//! let shop = router(AppState::new(engine, auth, metrics, Limits::default()));
+//! let app = axum::Router::new().nest_service("/shop", shop);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod api;
+mod auth;
+mod extract;
+mod idempotency;
+mod metrics;
+mod problem;
+mod rate_limit;
+mod sample;
+mod serve;
+mod state;
+
+pub use api::{openapi, router};
+pub use auth::{ADMIN_TOKEN_FILE, AdminTokenSource, Auth, Principal};
+pub use idempotency::{IDEMPOTENCY_TTL, IDEMPOTENT_REPLAYED};
+pub use metrics::Metrics;
+pub use problem::ApiError;
+pub use sample::{SAMPLE_CATALOG, load_catalog, parse_catalog};
+pub use serve::{ServeError, ServerConfig, serve};
+pub use state::{AppState, Limits};

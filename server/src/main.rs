@@ -1,3 +1,134 @@
-//! The `mercato` command line.
+//! The `mercato` command line: `mercato serve`.
+//! Kept thin: flags and environment become a [`ServerConfig`], and the
+//! library does the rest.
 
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use mercato_engine::Durability;
+use mercato_server::{Limits, ServerConfig};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "mercato",
+    version,
+    about = "A commerce engine in one process: catalog, stock, reservations, events."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DurabilityArg {
+    /// Answer after the batch is synced to disk.
+    Immediate,
+    /// Sync at most every --sync-interval-ms; a crash may lose that window.
+    Periodic,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Where the store and the server's secrets live.
+    #[arg(long, env = "MERCATO_DATA_DIR", default_value = "data/db")]
+    data_dir: PathBuf,
+    /// The address to listen on.
+    #[arg(long, env = "MERCATO_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// When acknowledged writes reach the disk.
+    #[arg(
+        long,
+        env = "MERCATO_DURABILITY",
+        value_enum,
+        default_value = "immediate"
+    )]
+    durability: DurabilityArg,
+    /// With --durability periodic: the longest time between syncs.
+    #[arg(long, env = "MERCATO_SYNC_INTERVAL_MS", default_value_t = 100)]
+    sync_interval_ms: u64,
+    /// Do not load the sample catalog into an empty store.
+    #[arg(long, env = "MERCATO_EMPTY")]
+    empty: bool,
+    /// Load this catalog file (JSON lines) into an empty store instead of the sample.
+    #[arg(long, env = "MERCATO_CATALOG")]
+    catalog: Option<PathBuf>,
+    /// The store currency (ISO 4217), fixed when the store is created.
+    #[arg(long, env = "MERCATO_CURRENCY", default_value = "USD")]
+    currency: String,
+    /// The admin token; generated and stored in the data directory when unset.
+    #[arg(long, env = "MERCATO_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The largest request body in bytes.
+    #[arg(long, env = "MERCATO_BODY_LIMIT_BYTES", default_value_t = 1 << 20)]
+    body_limit_bytes: usize,
+    /// Requests per second per client IP (off when unset).
+    #[arg(long, env = "MERCATO_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+    /// The writer's queue length; a full queue answers 503 overloaded.
+    #[arg(long, env = "MERCATO_QUEUE_MAX", default_value_t = 65_536)]
+    queue_max: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    if args.sync_interval_ms == 0 || args.queue_max == 0 || args.body_limit_bytes == 0 {
+        eprintln!(
+            "error: --sync-interval-ms, --queue-max and --body-limit-bytes must be at least 1"
+        );
+        return ExitCode::from(2);
+    }
+    let config = ServerConfig {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        durability: match args.durability {
+            DurabilityArg::Immediate => Durability::Immediate,
+            DurabilityArg::Periodic => Durability::Periodic {
+                sync_interval: Duration::from_millis(args.sync_interval_ms),
+            },
+        },
+        empty: args.empty,
+        catalog: args.catalog,
+        currency: args.currency,
+        admin_token: args.admin_token,
+        limits: Limits {
+            body_bytes_max: args.body_limit_bytes,
+            rate_limit_per_second: args.rate_limit,
+        },
+        queue_max: args.queue_max,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(mercato_server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -527,21 +527,49 @@ fn idempotency_records_are_durable_and_expire() {
     let clock = ManualClock::new(START);
     let engine = open(dir.path(), &clock);
     let day = Duration::from_secs(86_400);
-    engine.save_idempotency_record("k1", b"first".to_vec(), day).wait().unwrap();
-    engine.save_idempotency_record("k2", b"second".to_vec(), day * 2).wait().unwrap();
-    assert_eq!(engine.idempotency_record("k1").unwrap(), Some(b"first".to_vec()));
+    engine
+        .save_idempotency_record("k1", b"first".to_vec(), day)
+        .wait()
+        .unwrap();
+    engine
+        .save_idempotency_record("k2", b"second".to_vec(), day * 2)
+        .wait()
+        .unwrap();
+    assert_eq!(
+        engine.idempotency_record("k1").unwrap(),
+        Some(b"first".to_vec())
+    );
     assert_eq!(engine.idempotency_record("nope").unwrap(), None);
-    assert_eq!(engine.idempotency_record("").unwrap_err().code(), "invalid_request");
+    assert_eq!(
+        engine.idempotency_record("").unwrap_err().code(),
+        "invalid_request"
+    );
     engine.shutdown();
     drop(engine);
 
     let engine = open(dir.path(), &clock);
-    assert_eq!(engine.idempotency_record("k1").unwrap(), Some(b"first".to_vec()));
+    assert_eq!(
+        engine.idempotency_record("k1").unwrap(),
+        Some(b"first".to_vec())
+    );
     clock.advance(day);
-    assert_eq!(engine.idempotency_record("k1").unwrap(), None, "expired records are not read");
+    assert_eq!(
+        engine.idempotency_record("k1").unwrap(),
+        None,
+        "expired records are not read"
+    );
     engine.flush().wait().unwrap();
-    assert_eq!(engine.idempotency_record("k2").unwrap(), Some(b"second".to_vec()));
+    assert_eq!(
+        engine.idempotency_record("k2").unwrap(),
+        Some(b"second".to_vec())
+    );
     // A new record under an expired, purged key starts afresh.
-    engine.save_idempotency_record("k1", b"again".to_vec(), day).wait().unwrap();
-    assert_eq!(engine.idempotency_record("k1").unwrap(), Some(b"again".to_vec()));
+    engine
+        .save_idempotency_record("k1", b"again".to_vec(), day)
+        .wait()
+        .unwrap();
+    assert_eq!(
+        engine.idempotency_record("k1").unwrap(),
+        Some(b"again".to_vec())
+    );
 }

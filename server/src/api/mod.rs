@@ -1,0 +1,121 @@
+//! The v1 HTTP contract: the router and its OpenAPI document, both built
+//! from the same handler list so the document cannot drift from the code.
+
+pub(crate) mod events;
+pub(crate) mod health;
+pub(crate) mod inventory;
+pub(crate) mod products;
+pub(crate) mod tokens;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderName;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+use crate::{idempotency, metrics, rate_limit};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Mercato",
+        description = "The Mercato commerce engine's HTTP API, v1. Errors are RFC 9457 problem \
+            details (`application/problem+json`) with a stable `code`. Every POST under /api/v1 \
+            accepts an `Idempotency-Key` header. Lists are paged with `limit` and `cursor`.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "auth", description = "Customer tokens"),
+        (name = "products", description = "The catalog"),
+        (name = "inventory", description = "Stock and reservations"),
+        (name = "events", description = "The event log"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes_and_openapi().1
+}
+
+fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(tokens::create_token))
+        .routes(routes!(products::create_product, products::list_products))
+        .routes(routes!(
+            products::get_product,
+            products::update_product,
+            products::archive_product
+        ))
+        .routes(routes!(inventory::get_stock, inventory::set_stock))
+        .routes(routes!(inventory::adjust_stock))
+        .routes(routes!(inventory::reserve))
+        .routes(routes!(inventory::commit))
+        .routes(routes!(inventory::release))
+        .routes(routes!(inventory::get_reservation))
+        .routes(routes!(events::list_events))
+        .split_for_parts()
+}
+
+/// The whole HTTP API over `state`, ready to serve or to mount in another
+/// axum application.
+pub fn router(state: AppState) -> Router {
+    let (routes, openapi) = routes_and_openapi();
+    let body_bytes_max = state.limits.body_bytes_max;
+    routes
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
+        .fallback(|| async { ApiError::not_found("no such route").into_response() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new("method_not_allowed", "this route does not take that method").into_response()
+        })
+        .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(from_fn_with_state(state.clone(), rate_limit::limit))
+        .layer(DefaultBodyLimit::max(body_bytes_max))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::internal("a handler panicked").into_response()
+                })),
+        )
+        .with_state(state)
+}

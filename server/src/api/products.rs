@@ -1,0 +1,266 @@
+//! Products: create, read, list, update, archive.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mercato_engine::{Decimal, NewProduct, PAGE_LIMIT_MAX, Product, ProductId, ProductPatch};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Admin;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::problem::{ApiError, Problem};
+use crate::state::AppState;
+
+/// The page size when `limit` is absent.
+pub(crate) const PAGE_LIMIT_DEFAULT: usize = 50;
+
+/// A product.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ProductBody {
+    id: u64,
+    sku: String,
+    name: String,
+    description: String,
+    category: String,
+    brand: String,
+    /// Decimal string in the store currency.
+    #[schema(value_type = String, example = "19.99")]
+    price: Decimal,
+    /// ISO 4217.
+    currency: String,
+    attributes: BTreeMap<String, String>,
+    low_stock_threshold: u64,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339.
+    updated_at: String,
+}
+
+impl From<Product> for ProductBody {
+    fn from(product: Product) -> ProductBody {
+        ProductBody {
+            id: product.id.0,
+            sku: product.sku,
+            name: product.name,
+            description: product.description,
+            category: product.category,
+            brand: product.brand,
+            price: product.price,
+            currency: product.currency,
+            attributes: product.attributes,
+            low_stock_threshold: product.low_stock_threshold,
+            created_at: product.created_at.to_rfc3339(),
+            updated_at: product.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// A product to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateProduct {
+    /// Assigned when absent; a taken id is `409 conflict`.
+    id: Option<u64>,
+    sku: Option<String>,
+    name: String,
+    description: Option<String>,
+    category: Option<String>,
+    brand: Option<String>,
+    /// Decimal string, at least 0, at most two decimal places.
+    #[schema(value_type = String, example = "19.99")]
+    price: Decimal,
+    attributes: Option<BTreeMap<String, String>>,
+    /// Default 10.
+    low_stock_threshold: Option<u64>,
+}
+
+/// Fields to change; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateProduct {
+    sku: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    category: Option<String>,
+    brand: Option<String>,
+    #[schema(value_type = Option<String>, example = "19.99")]
+    price: Option<Decimal>,
+    /// Replaces all attributes.
+    attributes: Option<BTreeMap<String, String>>,
+    low_stock_threshold: Option<u64>,
+}
+
+/// A page of products.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ProductPage {
+    items: Vec<ProductBody>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Listing parameters.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListProducts {
+    /// Only this category.
+    category: Option<String>,
+    /// Page size: default 50, larger values are clamped to 500.
+    limit: Option<usize>,
+    /// From a previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(PAGE_LIMIT_DEFAULT),
+        Some(0) => Err(ApiError::invalid("limit", "must be at least 1")),
+        Some(limit) => Ok(limit.min(PAGE_LIMIT_MAX)),
+    }
+}
+
+fn encode_cursor(after: ProductId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("p:{}", after.0))
+}
+
+fn decode_cursor(cursor: &str) -> Result<ProductId, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("p:").and_then(|id| id.parse().ok()))
+        .map(ProductId)
+        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this server issued"))
+}
+
+/// Create a product.
+#[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = CreateProduct,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = ProductBody),
+        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_product(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiJson(request): ApiJson<CreateProduct>,
+) -> Result<(StatusCode, Json<ProductBody>), ApiError> {
+    if request.id == Some(0) {
+        return Err(ApiError::invalid("id", "must be at least 1"));
+    }
+    let product = state
+        .engine
+        .create_product(NewProduct {
+            id: request.id.map(ProductId),
+            sku: request.sku,
+            name: request.name,
+            description: request.description,
+            category: request.category,
+            brand: request.brand,
+            price: request.price,
+            attributes: request.attributes.unwrap_or_default(),
+            low_stock_threshold: request.low_stock_threshold,
+            on_hand: 0,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(product.into())))
+}
+
+/// Read a product.
+#[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
+    params(("id" = u64, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = ProductBody),
+        (status = 404, description = "Unknown or archived", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_product(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Json<ProductBody>, ApiError> {
+    let product = state
+        .engine
+        .product(ProductId(id))?
+        .ok_or_else(|| ApiError::not_found(format!("product {id} not found")))?;
+    Ok(Json(product.into()))
+}
+
+/// List products, by page, optionally of one category.
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", params(ListProducts),
+    responses(
+        (status = 200, description = "A page of products", body = ProductPage),
+        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_products(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListProducts>,
+) -> Result<Json<ProductPage>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let category = query
+        .category
+        .as_deref()
+        .filter(|category| !category.is_empty());
+    let page = state.engine.list_products(category, after, limit)?;
+    Ok(Json(ProductPage {
+        items: page.items.into_iter().map(ProductBody::from).collect(),
+        next_cursor: page.next_after.map(encode_cursor),
+    }))
+}
+
+/// Change some of a product's fields.
+#[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", request_body = UpdateProduct,
+    params(("id" = u64, Path, description = "Product id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated product", body = ProductBody),
+        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown or archived", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn update_product(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<u64>,
+    ApiJson(request): ApiJson<UpdateProduct>,
+) -> Result<Json<ProductBody>, ApiError> {
+    let patch = ProductPatch {
+        sku: request.sku,
+        name: request.name,
+        description: request.description,
+        category: request.category,
+        brand: request.brand,
+        price: request.price,
+        attributes: request.attributes,
+        low_stock_threshold: request.low_stock_threshold,
+    };
+    let product = state.engine.update_product(ProductId(id), patch).await?;
+    Ok(Json(product.into()))
+}
+
+/// Archive a product: no longer listed, searchable or orderable.
+#[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products",
+    params(("id" = u64, Path, description = "Product id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Archived"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown or archived", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn archive_product(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<StatusCode, ApiError> {
+    state.engine.archive_product(ProductId(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,90 @@
+//! `POST /api/v1/auth/tokens`: an admin mints a customer token.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Admin, USER_ID_LENGTH_MAX};
+use crate::extract::ApiJson;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// The default lifetime of a customer token.
+const TOKEN_TTL_DEFAULT_SECONDS: u64 = 86_400;
+/// The longest lifetime of a customer token (one year).
+const TOKEN_TTL_MAX_SECONDS: u64 = 365 * 86_400;
+
+/// What to mint.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateToken {
+    /// The user the token acts for (1 to 255 characters).
+    user_id: String,
+    /// Lifetime in seconds (default 86400, at most 31536000).
+    ttl_seconds: Option<u64>,
+}
+
+/// A minted token.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TokenBody {
+    /// The bearer token.
+    token: String,
+    /// The user it acts for.
+    user_id: String,
+    /// When it stops working (RFC 3339).
+    expires_at: String,
+}
+
+pub(crate) fn validate_user_id(user_id: &str) -> Result<(), ApiError> {
+    let length = user_id.chars().count();
+    if length == 0 || length > USER_ID_LENGTH_MAX || user_id.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "user_id",
+            format!("must be 1 to {USER_ID_LENGTH_MAX} characters, without control characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Mint a customer token.
+#[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "auth", request_body = CreateToken,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Minted", body = TokenBody),
+        (status = 400, description = "Invalid request", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiJson(request): ApiJson<CreateToken>,
+) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    validate_user_id(&request.user_id)?;
+    let ttl = request.ttl_seconds.unwrap_or(TOKEN_TTL_DEFAULT_SECONDS);
+    if ttl == 0 || ttl > TOKEN_TTL_MAX_SECONDS {
+        return Err(ApiError::invalid(
+            "ttl_seconds",
+            format!("must be between 1 and {TOKEN_TTL_MAX_SECONDS}"),
+        ));
+    }
+    let expires_at = state
+        .engine
+        .config()
+        .clock
+        .now()
+        .plus(Duration::from_secs(ttl));
+    let token = state.auth.mint(&request.user_id, expires_at);
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenBody {
+            token,
+            user_id: request.user_id,
+            expires_at: expires_at.to_rfc3339(),
+        }),
+    ))
+}

@@ -1,0 +1,197 @@
+//! `/metrics`: request counts and latencies by route, and the writer's
+//! figures (queue depth, batch sizes, commit latency, reservations by
+//! outcome), in the Prometheus text format.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use mercato_engine::{BatchReport, WriterObserver};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// Every figure `/metrics` shows. Also the engine's [`WriterObserver`].
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    request_seconds: Family<RouteLabels, Histogram>,
+    queue_depth: Gauge,
+    batch_commands: Histogram,
+    commit_seconds: Histogram,
+    syncs: Counter,
+    reservations: Family<OutcomeLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 18))
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics, registered.
+    pub fn new() -> Metrics {
+        let requests = Family::<RequestLabels, Counter>::default();
+        let request_seconds = Family::<RouteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let queue_depth = Gauge::default();
+        let batch_commands = Histogram::new(exponential_buckets(1.0, 2.0, 15));
+        let commit_seconds = latency_histogram();
+        let syncs = Counter::default();
+        let reservations = Family::<OutcomeLabels, Counter>::default();
+        let mut registry = Registry::with_prefix("mercato");
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "writer_queue_depth",
+            "Commands waiting for the writer",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "writer_batch_commands",
+            "Commands per committed batch",
+            batch_commands.clone(),
+        );
+        registry.register(
+            "writer_commit_duration_seconds",
+            "Time in redb's commit, sync included",
+            commit_seconds.clone(),
+        );
+        registry.register("writer_syncs", "Batches synced to disk", syncs.clone());
+        registry.register(
+            "reservations",
+            "Reservations by outcome",
+            reservations.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            request_seconds,
+            queue_depth,
+            batch_commands,
+            commit_seconds,
+            syncs,
+            reservations,
+        }
+    }
+
+    fn render(&self, queue_depth: usize) -> String {
+        self.queue_depth
+            .set(i64::try_from(queue_depth).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        encode(&mut text, &registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+impl WriterObserver for Metrics {
+    fn batch_committed(&self, report: &BatchReport) {
+        if report.commands > 0 {
+            self.batch_commands.observe(report.commands as f64);
+        }
+        self.commit_seconds
+            .observe(report.commit_latency.as_secs_f64());
+        if report.synced {
+            self.syncs.inc();
+        }
+        for (outcome, count) in [
+            ("created", report.reservations_created),
+            ("rejected", report.reservations_rejected),
+            ("committed", report.reservations_committed),
+            ("released", report.reservations_released),
+            ("expired", report.reservations_expired),
+        ] {
+            if count > 0 {
+                self.reservations
+                    .get_or_create(&OutcomeLabels { outcome })
+                    .inc_by(count);
+            }
+        }
+    }
+}
+
+/// Counts and times every request under its route pattern.
+pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let metrics = &state.metrics;
+    metrics
+        .request_seconds
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}
+
+/// `GET /metrics`
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(state.engine.queue_depth());
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

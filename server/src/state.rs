@@ -1,0 +1,70 @@
+//! [`AppState`]: what every handler shares.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use mercato_engine::Engine;
+
+use crate::auth::Auth;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimit;
+
+/// Shared state of the router. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Engine,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: Limits,
+    pub(crate) rate_limit: Option<Arc<RateLimit>>,
+    pub(crate) ready: Arc<AtomicBool>,
+    /// Idempotency keys whose first request is still being handled.
+    pub(crate) idempotency_in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Limits on requests.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The largest request body, in bytes. Default 1 MiB.
+    pub body_bytes_max: usize,
+    /// Requests per second per client IP; `None` turns rate limiting off.
+    pub rate_limit_per_second: Option<u32>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            body_bytes_max: 1 << 20,
+            rate_limit_per_second: None,
+        }
+    }
+}
+
+impl AppState {
+    /// State over an open engine. `metrics` should be the observer the
+    /// engine was opened with, so writer figures show in `/metrics`.
+    pub fn new(engine: Engine, auth: Auth, metrics: Arc<Metrics>, limits: Limits) -> AppState {
+        AppState {
+            engine,
+            auth: Arc::new(auth),
+            metrics,
+            rate_limit: limits
+                .rate_limit_per_second
+                .map(|rate| Arc::new(RateLimit::new(rate))),
+            limits,
+            ready: Arc::new(AtomicBool::new(true)),
+            idempotency_in_flight: Arc::default(),
+        }
+    }
+
+    /// Marks the server ready or not for `/readyz`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,6 @@
+//! The server's integration tests: the router in process, a real socket,
+//! and the real binary killed and restarted.
+
+mod binary;
+mod routes;
+mod support;
