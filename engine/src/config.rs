@@ -68,6 +68,11 @@ pub struct EngineConfig {
     pub clock: Arc<dyn Clock>,
     /// Told about every committed batch (for metrics). Default: none.
     pub observer: Option<Arc<dyn WriterObserver>>,
+    /// Where the store's bytes live. Default (`None`): the file
+    /// `data_dir/mercato.redb`. A backend keeps them elsewhere: redb's
+    /// [`InMemoryBackend`](crate::InMemoryBackend) for throwaway stores,
+    /// or one of your own (tests inject faults this way).
+    pub storage_backend: Option<Arc<dyn redb::StorageBackend>>,
 }
 
 impl EngineConfig {
@@ -86,6 +91,7 @@ impl EngineConfig {
             cache_size_bytes: 256 << 20,
             clock: Arc::new(SystemClock),
             observer: None,
+            storage_backend: None,
         }
     }
 

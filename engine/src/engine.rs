@@ -8,6 +8,7 @@
 use std::fs;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::thread::JoinHandle;
@@ -42,6 +43,7 @@ pub struct Engine {
 
 struct Inner {
     db: Arc<Database>,
+    healthy: Arc<AtomicBool>,
     commands: Sender<Command>,
     head: watch::Receiver<u64>,
     config: EngineConfig,
@@ -116,22 +118,32 @@ impl Engine {
         config.validate()?;
         fs::create_dir_all(&config.data_dir)?;
         let path = config.data_dir.join(DATABASE_FILE_NAME);
-        let db = redb::Builder::new()
-            .set_cache_size(config.cache_size_bytes)
-            .create(&path)
-            .map_err(|error| match error {
-                redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
-                    "{} is already open in another process",
-                    path.display()
-                )),
-                other => Error::Storage(format!("cannot open {}: {other}", path.display())),
-            })?;
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(config.cache_size_bytes);
+        let db = match &config.storage_backend {
+            Some(backend) => builder.create_with_backend(SharedBackend(backend.clone())),
+            None => builder.create(&path),
+        };
+        let db = db.map_err(|error| match error {
+            redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
+                "{} is already open in another process",
+                path.display()
+            )),
+            other => Error::Storage(format!("cannot open {}: {other}", path.display())),
+        })?;
         initialize(&db, &config.currency)?;
         let db = Arc::new(db);
         let state = WriterState::load(&db)?;
         let (head_sender, head) = watch::channel(state.last_seq());
         let (commands, receiver) = crossbeam_channel::bounded(config.queue_max);
-        let writer = Writer::new(db.clone(), config.clone(), state, head_sender);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let writer = Writer::new(
+            db.clone(),
+            config.clone(),
+            state,
+            head_sender,
+            healthy.clone(),
+        );
         let handle = std::thread::Builder::new()
             .name("mercato-writer".to_owned())
             .spawn(move || writer.run(receiver))?;
@@ -139,6 +151,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 db,
+                healthy,
                 commands,
                 head,
                 config,
@@ -161,6 +174,15 @@ impl Engine {
     /// The store's currency code.
     pub fn currency(&self) -> &str {
         &self.inner.config.currency
+    }
+
+    /// False once the store has failed in a way the writer cannot recover
+    /// from in this process (an I/O error: the durability of what followed
+    /// is unknown). Writes then answer [`Error::Storage`]; reopening the
+    /// engine recovers from what is on disk, which holds every write that
+    /// was acknowledged.
+    pub fn is_healthy(&self) -> bool {
+        self.inner.healthy.load(Ordering::SeqCst)
     }
 
     /// Commands waiting for the writer now.
@@ -417,6 +439,37 @@ impl Engine {
             position,
             self.inner.head.clone(),
         ))
+    }
+}
+
+/// Lets an `Arc`ed backend from [`EngineConfig`] be handed to redb, which
+/// takes its backend by value.
+#[derive(Debug)]
+struct SharedBackend(Arc<dyn redb::StorageBackend>);
+
+impl redb::StorageBackend for SharedBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.0.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.write(offset, data)
+    }
+
+    fn close(&self) -> std::io::Result<()> {
+        self.0.close()
     }
 }
 

@@ -70,5 +70,7 @@ pub use observer::{BatchReport, WriterObserver};
 pub use subscription::Subscription;
 
 /// Re-exported so embedders name the same versions the engine uses.
+pub use redb::StorageBackend;
+pub use redb::backends::{FileBackend, InMemoryBackend};
 pub use rust_decimal::Decimal;
 pub use uuid::Uuid;

@@ -9,7 +9,8 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
@@ -239,7 +240,15 @@ pub(crate) struct Writer {
     /// The state on disk may differ from `state`: reload before the next batch.
     needs_reload: bool,
     head: watch::Sender<u64>,
+    /// True while the last batch committed; false after a failed one.
+    healthy: Arc<AtomicBool>,
+    /// When a batch or a reload last failed: an idle writer retries at most
+    /// once per [`FAILURE_RETRY_INTERVAL`] after that.
+    last_failure: Option<Instant>,
 }
+
+/// How often an idle writer retries after a storage failure.
+const FAILURE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Writer {
     pub(crate) fn new(
@@ -247,6 +256,7 @@ impl Writer {
         config: EngineConfig,
         state: WriterState,
         head: watch::Sender<u64>,
+        healthy: Arc<AtomicBool>,
     ) -> Writer {
         Writer {
             db,
@@ -256,6 +266,8 @@ impl Writer {
             unsynced_since: None,
             needs_reload: false,
             head,
+            healthy,
+            last_failure: None,
         }
     }
 
@@ -296,12 +308,22 @@ impl Writer {
     }
 
     fn idle_work_due(&self) -> bool {
+        if self.needs_reload {
+            // Nothing else is worth trying until the state is rebuilt.
+            return self
+                .last_failure
+                .is_none_or(|failed| failed.elapsed() >= FAILURE_RETRY_INTERVAL);
+        }
         let now = self.config.clock.now();
         let expiry_due = self
             .state
             .next_deadline
             .is_some_and(|deadline| deadline <= now);
-        expiry_due || self.sync_due() || self.needs_reload
+        let purge_due = self
+            .state
+            .next_idempotency_expiry
+            .is_some_and(|expiry| expiry <= now);
+        expiry_due || purge_due || self.sync_due()
     }
 
     fn sync_due(&self) -> bool {
@@ -321,6 +343,8 @@ impl Writer {
                     self.needs_reload = false;
                 }
                 Err(error) => {
+                    self.healthy.store(false, Ordering::SeqCst);
+                    self.last_failure = Some(Instant::now());
                     tracing::error!(%error, "writer cannot reload its state; refusing writes");
                     for command in commands {
                         command.fail(error.clone());
@@ -351,6 +375,7 @@ impl Writer {
                 } else {
                     self.unsynced_since.get_or_insert_with(Instant::now);
                 }
+                self.healthy.store(true, Ordering::SeqCst);
                 // Publish the new head before answering, so a caller that
                 // reads the log after its answer sees its own events.
                 self.head.send_replace(self.state.last_seq());
@@ -363,10 +388,13 @@ impl Writer {
             }
             Err(error) => {
                 tracing::error!(%error, commands = answers.len(), "batch failed; nothing applied");
+                // Unhealthy before anyone hears of the failure.
+                self.healthy.store(false, Ordering::SeqCst);
+                self.needs_reload = true;
+                self.last_failure = Some(Instant::now());
                 for answer in answers {
                     answer(Some(&error));
                 }
-                self.needs_reload = true;
             }
         }
     }

@@ -37,6 +37,14 @@ enum DurabilityArg {
     Periodic,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 #[derive(clap::Args)]
 struct ServeArgs {
     /// Where the store and the server's secrets live.
@@ -74,6 +82,9 @@ struct ServeArgs {
     /// Requests per second per client IP (off when unset).
     #[arg(long, env = "MERCATO_RATE_LIMIT")]
     rate_limit: Option<u32>,
+    /// Log lines as human text or as JSON objects (one per line).
+    #[arg(long, env = "MERCATO_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// The writer's queue length; a full queue answers 503 overloaded.
     #[arg(long, env = "MERCATO_QUEUE_MAX", default_value_t = 65_536)]
     queue_max: usize,

@@ -36,6 +36,7 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "rate_limited" => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
         "overloaded" => (StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
         "shutting_down" => (StatusCode::SERVICE_UNAVAILABLE, "Shutting down"),
+        "store_failed" => (StatusCode::SERVICE_UNAVAILABLE, "Store failed"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }
 }
@@ -168,6 +169,7 @@ pub(crate) struct Problem {
     /// A stable snake_case code: `invalid_request`, `unauthorized`,
     /// `forbidden`, `not_found`, `insufficient_stock`, `invalid_state`,
     /// `conflict`, `idempotency_key_in_use`, `payload_too_large`,
-    /// `unsupported_media_type`, `rate_limited`, `overloaded`, `internal`.
+    /// `unsupported_media_type`, `rate_limited`, `overloaded`,
+    /// `shutting_down`, `store_failed`, `internal`.
     code: String,
 }

@@ -3,5 +3,6 @@
 mod basics;
 mod contention;
 mod crash;
+mod faults;
 mod model;
 mod support;

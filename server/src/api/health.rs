@@ -23,14 +23,22 @@ pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// `GET /readyz`: storage (and the search index, when there is one) is open.
+/// `GET /readyz`: storage (and the search index, when there is one) is open
+/// and the writer is healthy (a failed disk makes the server unready until
+/// it is restarted).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
-        (status = 503, description = "Not ready yet", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Starting, stopping (`shutting_down`), or the store failed and the server must be restarted (`store_failed`)", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    if state.is_ready() {
+    if !state.engine.is_healthy() {
+        ApiError::new(
+            "store_failed",
+            "the store failed; restart the server to recover",
+        )
+        .into_response()
+    } else if state.is_ready() {
         Json(Health { status: "ready" }).into_response()
     } else {
         ApiError::new("shutting_down", "the server is starting or stopping").into_response()

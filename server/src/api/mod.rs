@@ -16,7 +16,11 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnRequest, DefaultOnResponse};
+use tracing::Level;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -36,7 +40,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
             details (`application/problem+json`) with a stable `code`. Every POST under /api/v1 \
             accepts an `Idempotency-Key` header. Lists are paged with `limit` and `cursor`.",
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &DocsPage),
     tags(
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "auth", description = "Customer tokens"),
@@ -55,6 +59,27 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// `/docs` is served by Swagger UI rather than a handler; describe it here.
+struct DocsPage;
+
+impl Modify for DocsPage {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let page = ResponseBuilder::new()
+            .description("The API reference, rendered from /api/v1/openapi.json with nothing fetched from outside")
+            .content("text/html", ContentBuilder::new().build())
+            .build();
+        let operation = OperationBuilder::new()
+            .tag("operations")
+            .summary(Some("Human-readable API reference"))
+            .response("200", page)
+            .build();
+        openapi.paths.paths.insert(
+            "/docs".to_owned(),
+            PathItem::new(HttpMethod::Get, operation),
         );
     }
 }
@@ -111,7 +136,9 @@ pub fn router(state: AppState) -> Router {
                         .and_then(|value| value.to_str().ok())
                         .unwrap_or("-");
                     tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
-                }))
+                })
+                .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::internal("a handler panicked").into_response()

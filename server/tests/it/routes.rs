@@ -126,8 +126,12 @@ async fn the_openapi_document_describes_every_route() {
                 .is_some_and(|r| !r.is_empty())
         );
     }
-    // Every schema reference resolves.
+    // It parses as an OpenAPI 3.1 document, operations and schemas included.
     let text = document.text;
+    let spec = oas3::from_json(&text).expect("a valid OpenAPI 3.1 document");
+    assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
+    assert!(spec.operations().count() >= routes.len());
+    // Every schema reference resolves.
     for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
         let name = reference.split('"').next().unwrap();
         assert!(

@@ -1,0 +1,100 @@
+//! Fault test: the disk fails under the writer. The failed batch is answered
+//! with errors and applied nowhere, the engine refuses writes and says it is
+//! unhealthy (fail-stop: after a failed sync nothing is known about what
+//! reached the disk), and reopening recovers every acknowledged write.
+
+use std::fs::OpenOptions;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mercato_engine::{
+    DATABASE_FILE_NAME, Engine, Error, FileBackend, ManualClock, ProductId, StorageBackend,
+};
+
+use crate::support::{START, check_log_matches_stock, config, open, order, product, request};
+
+/// A file whose syncs fail while `failing` is set.
+#[derive(Debug)]
+struct FlakyDisk {
+    file: FileBackend,
+    failing: AtomicBool,
+}
+
+impl StorageBackend for FlakyDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.file.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.file.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("injected sync failure"));
+        }
+        self.file.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.file.write(offset, data)
+    }
+}
+
+#[test]
+fn a_failed_sync_fails_its_batch_and_stops_writes_until_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join(DATABASE_FILE_NAME))
+        .unwrap();
+    let disk = Arc::new(FlakyDisk {
+        file: FileBackend::new(file).unwrap(),
+        failing: AtomicBool::new(false),
+    });
+    let mut flaky = config(dir.path(), &clock);
+    flaky.storage_backend = Some(disk.clone());
+    let engine = Engine::open(flaky).unwrap();
+    engine.create_product(product(1, 100)).wait().unwrap();
+    engine.reserve(request(order(1), &[(1, 5)])).wait().unwrap();
+    assert!(engine.is_healthy());
+
+    disk.failing.store(true, Ordering::SeqCst);
+    let failed = engine.reserve(request(order(2), &[(1, 7)])).wait();
+    assert!(matches!(failed, Err(Error::Storage(_))), "{failed:?}");
+    assert!(!engine.is_healthy());
+    disk.failing.store(false, Ordering::SeqCst);
+    let after = engine.reserve(request(order(3), &[(1, 1)])).wait();
+    assert!(
+        matches!(after, Err(Error::Storage(_))),
+        "fail-stop: {after:?}"
+    );
+    assert!(engine.product(ProductId(1)).is_ok() || !engine.is_healthy());
+    engine.shutdown();
+    drop(engine);
+    drop(disk);
+
+    let engine = open(dir.path(), &clock);
+    assert!(engine.is_healthy());
+    assert!(
+        engine.reservation(order(1)).unwrap().is_some(),
+        "acknowledged before the fault"
+    );
+    assert_eq!(
+        engine.reservation(order(2)).unwrap(),
+        None,
+        "the failed batch left nothing"
+    );
+    assert_eq!(engine.reservation(order(3)).unwrap(), None);
+    assert_eq!(engine.stock(ProductId(1)).unwrap().unwrap().reserved, 5);
+    check_log_matches_stock(&engine);
+    engine.reserve(request(order(4), &[(1, 1)])).wait().unwrap();
+}
