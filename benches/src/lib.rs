@@ -1,1 +1,24 @@
-//! Shared helpers for the benchmarks.
+//! Mercato's reservation benchmarks.
+//!
+//! The public surface is [`cli`], the `mercato bench` command line, which
+//! the `mercato` binary exposes. Behind it:
+//!
+//! - a load generator over lean keep-alive HTTP/1.1 connections (closed or
+//!   open loop, HdrHistogram latencies), with a zero-oversell check against
+//!   the server's own stock figures;
+//! - the comparison with the textbook PostgreSQL design
+//!   (`benches/postgres/run.sh`), run back to back on the same machine.
+//!
+//! The in-process engine benchmark is `benches/reserve.rs` (criterion) and
+//! the latency-versus-throughput plot is the `plot` binary (feature `plot`).
+
+pub mod cli;
+
+mod client;
+mod compare;
+mod load;
+mod reserve;
+mod server;
+
+/// Errors of a benchmark run: each one ends the run with a message.
+type Error = Box<dyn std::error::Error + Send + Sync>;

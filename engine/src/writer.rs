@@ -139,32 +139,64 @@ fn hold<T: Send + 'static>(
     })
 }
 
-/// The tables a batch writes, opened once per write transaction.
+/// The tables a batch writes, each opened on first use in the write
+/// transaction: redb flushes the root of every opened table at commit, so a
+/// batch of reservations should not pay for the catalog's tables.
 struct Tables<'txn> {
-    products: Table<'txn, u64, &'static [u8]>,
-    products_by_category: Table<'txn, (&'static str, u64), ()>,
-    stock: Table<'txn, u64, &'static [u8]>,
-    reservations: Table<'txn, u128, &'static [u8]>,
-    reservation_deadlines: Table<'txn, (u64, u128), ()>,
-    events: Table<'txn, u64, &'static [u8]>,
-    consumer_positions: Table<'txn, &'static str, u64>,
-    idempotency: Table<'txn, &'static str, &'static [u8]>,
-    idempotency_expiry: Table<'txn, (u64, &'static str), ()>,
+    txn: &'txn WriteTransaction,
+    products: Option<Table<'txn, u64, &'static [u8]>>,
+    products_by_category: Option<Table<'txn, (&'static str, u64), ()>>,
+    stock: Option<Table<'txn, u64, &'static [u8]>>,
+    reservations: Option<Table<'txn, u128, &'static [u8]>>,
+    reservation_deadlines: Option<Table<'txn, (u64, u128), ()>>,
+    events: Option<Table<'txn, u64, &'static [u8]>>,
+    consumer_positions: Option<Table<'txn, &'static str, u64>>,
+    idempotency: Option<Table<'txn, &'static str, &'static [u8]>>,
+    idempotency_expiry: Option<Table<'txn, (u64, &'static str), ()>>,
+}
+
+/// One getter per table: opens it on first use.
+macro_rules! table_getters {
+    ($($name:ident: $definition:expr => $key:ty, $value:ty;)*) => {
+        impl<'txn> Tables<'txn> {
+            $(
+                fn $name(&mut self) -> Result<&mut Table<'txn, $key, $value>, Error> {
+                    if self.$name.is_none() {
+                        self.$name = Some(self.txn.open_table($definition)?);
+                    }
+                    Ok(self.$name.as_mut().expect("opened above"))
+                }
+            )*
+        }
+    };
+}
+
+table_getters! {
+    products: storage::PRODUCTS => u64, &'static [u8];
+    products_by_category: storage::PRODUCTS_BY_CATEGORY => (&'static str, u64), ();
+    stock: storage::STOCK => u64, &'static [u8];
+    reservations: storage::RESERVATIONS => u128, &'static [u8];
+    reservation_deadlines: storage::RESERVATION_DEADLINES => (u64, u128), ();
+    events: storage::EVENTS => u64, &'static [u8];
+    consumer_positions: storage::CONSUMER_POSITIONS => &'static str, u64;
+    idempotency: storage::IDEMPOTENCY => &'static str, &'static [u8];
+    idempotency_expiry: storage::IDEMPOTENCY_EXPIRY => (u64, &'static str), ();
 }
 
 impl<'txn> Tables<'txn> {
-    fn open(txn: &'txn WriteTransaction) -> Result<Tables<'txn>, Error> {
-        Ok(Tables {
-            products: txn.open_table(storage::PRODUCTS)?,
-            products_by_category: txn.open_table(storage::PRODUCTS_BY_CATEGORY)?,
-            stock: txn.open_table(storage::STOCK)?,
-            reservations: txn.open_table(storage::RESERVATIONS)?,
-            reservation_deadlines: txn.open_table(storage::RESERVATION_DEADLINES)?,
-            events: txn.open_table(storage::EVENTS)?,
-            consumer_positions: txn.open_table(storage::CONSUMER_POSITIONS)?,
-            idempotency: txn.open_table(storage::IDEMPOTENCY)?,
-            idempotency_expiry: txn.open_table(storage::IDEMPOTENCY_EXPIRY)?,
-        })
+    fn new(txn: &'txn WriteTransaction) -> Tables<'txn> {
+        Tables {
+            txn,
+            products: None,
+            products_by_category: None,
+            stock: None,
+            reservations: None,
+            reservation_deadlines: None,
+            events: None,
+            consumer_positions: None,
+            idempotency: None,
+            idempotency_expiry: None,
+        }
     }
 }
 
@@ -420,15 +452,7 @@ impl Writer {
             }
         };
         {
-            let mut tables = match Tables::open(&txn) {
-                Ok(tables) => tables,
-                Err(error) => {
-                    for command in commands {
-                        command.fail(error.clone());
-                    }
-                    return Err(error);
-                }
-            };
+            let mut tables = Tables::new(&txn);
             if let Err(error) = self.expire_due(&mut tables, now, report) {
                 failure = Some(error);
             }
@@ -578,7 +602,7 @@ impl Writer {
     fn emit(&mut self, tables: &mut Tables<'_>, now: Timestamp, event: Event) -> Result<(), Error> {
         let seq = self.state.next_seq;
         tables
-            .events
+            .events()?
             .insert(seq, storage::encode_event(now, &event).as_slice())?;
         self.state.next_seq = seq + 1;
         Ok(())
@@ -616,7 +640,7 @@ impl Writer {
                 .get(product_id)
                 .expect("dirty products are known");
             let record = storage::encode_stock(entry.on_hand, entry.reserved);
-            tables.stock.insert(product_id.0, record.as_slice())?;
+            tables.stock()?.insert(product_id.0, record.as_slice())?;
         }
         Ok(())
     }
@@ -701,10 +725,12 @@ impl Writer {
         let mut created = Vec::with_capacity(planned.len());
         for (product, on_hand) in planned {
             let id = product.id;
-            tables.products.insert(id.0, product.encode().as_slice())?;
+            tables
+                .products()?
+                .insert(id.0, product.encode().as_slice())?;
             if !product.fields.category.is_empty() {
                 tables
-                    .products_by_category
+                    .products_by_category()?
                     .insert((product.fields.category.as_str(), id.0), ())?;
             }
             self.state.ledger.insert(
@@ -737,10 +763,10 @@ impl Writer {
 
     fn live_product(
         &self,
-        tables: &Tables<'_>,
+        tables: &mut Tables<'_>,
         product_id: ProductId,
     ) -> Result<StoredProduct, Error> {
-        match storage::read_product(&tables.products, product_id)? {
+        match storage::read_product(&*tables.products()?, product_id)? {
             Some(product) if !product.archived => Ok(product),
             _ => Err(Error::ProductNotFound(product_id)),
         }
@@ -761,19 +787,19 @@ impl Writer {
         if fields.category != product.fields.category {
             if !product.fields.category.is_empty() {
                 tables
-                    .products_by_category
+                    .products_by_category()?
                     .remove((product.fields.category.as_str(), product_id.0))?;
             }
             if !fields.category.is_empty() {
                 tables
-                    .products_by_category
+                    .products_by_category()?
                     .insert((fields.category.as_str(), product_id.0), ())?;
             }
         }
         product.fields = fields;
         product.updated_at = now.max(product.created_at);
         tables
-            .products
+            .products()?
             .insert(product_id.0, product.encode().as_slice())?;
         self.state.ledger.set_product_details(
             product_id,
@@ -793,13 +819,13 @@ impl Writer {
         let mut product = self.live_product(tables, product_id)?;
         if !product.fields.category.is_empty() {
             tables
-                .products_by_category
+                .products_by_category()?
                 .remove((product.fields.category.as_str(), product_id.0))?;
         }
         product.archived = true;
         product.updated_at = now.max(product.created_at);
         tables
-            .products
+            .products()?
             .insert(product_id.0, product.encode().as_slice())?;
         self.state
             .ledger
@@ -852,7 +878,7 @@ impl Writer {
             self.config.reservation_ttl_max,
         )?;
         let order_id = request.order_id;
-        if let Some(existing) = storage::read_reservation(&tables.reservations, order_id)? {
+        if let Some(existing) = storage::read_reservation(&*tables.reservations()?, order_id)? {
             if same_lines(&existing.items, &request.items) {
                 return Ok(Reserved {
                     reservation: existing,
@@ -876,10 +902,10 @@ impl Writer {
         };
         let key = order_id.as_u128();
         tables
-            .reservations
+            .reservations()?
             .insert(key, storage::encode_reservation(&reservation).as_slice())?;
         tables
-            .reservation_deadlines
+            .reservation_deadlines()?
             .insert((reservation.expires_at.0, key), ())?;
         let deadline = &mut self.state.next_deadline;
         *deadline =
@@ -910,7 +936,7 @@ impl Writer {
         target: ReservationStatus,
         now: Timestamp,
     ) -> Result<(Reservation, bool), Error> {
-        let mut reservation = storage::read_reservation(&tables.reservations, order_id)?
+        let mut reservation = storage::read_reservation(&*tables.reservations()?, order_id)?
             .ok_or(Error::ReservationNotFound(order_id))?;
         let repeat = match (target, reservation.status) {
             (_, ReservationStatus::Active) => false,
@@ -947,12 +973,12 @@ impl Writer {
         };
         let key = order_id.as_u128();
         tables
-            .reservation_deadlines
+            .reservation_deadlines()?
             .remove((reservation.expires_at.0, key))?;
         reservation.status = target;
         reservation.updated_at = now.max(reservation.created_at);
         tables
-            .reservations
+            .reservations()?
             .insert(key, storage::encode_reservation(&reservation).as_slice())?;
         self.emit(tables, now, event)?;
         self.emit_crossings(tables, now, crossings)?;
@@ -973,7 +999,10 @@ impl Writer {
             _ => return Ok(()),
         }
         let mut due = Vec::new();
-        for entry in tables.reservation_deadlines.range(..=(now.0, u128::MAX))? {
+        for entry in tables
+            .reservation_deadlines()?
+            .range(..=(now.0, u128::MAX))?
+        {
             let (key, _) = entry?;
             due.push(key.value());
             if due.len() == self.config.expiries_per_batch_max {
@@ -981,9 +1010,10 @@ impl Writer {
             }
         }
         for (deadline, key) in due {
-            tables.reservation_deadlines.remove((deadline, key))?;
+            tables.reservation_deadlines()?.remove((deadline, key))?;
             let order_id = OrderId::from_u128(key);
-            let Some(mut reservation) = storage::read_reservation(&tables.reservations, order_id)?
+            let Some(mut reservation) =
+                storage::read_reservation(&*tables.reservations()?, order_id)?
             else {
                 return Err(Error::corrupt(
                     "reservation_deadlines",
@@ -1000,7 +1030,7 @@ impl Writer {
             reservation.status = ReservationStatus::Expired;
             reservation.updated_at = now.max(reservation.created_at);
             tables
-                .reservations
+                .reservations()?
                 .insert(key, storage::encode_reservation(&reservation).as_slice())?;
             self.emit(
                 tables,
@@ -1014,7 +1044,7 @@ impl Writer {
             report.reservations_expired += 1;
         }
         self.state.next_deadline = tables
-            .reservation_deadlines
+            .reservation_deadlines()?
             .first()?
             .map(|(key, _)| Timestamp(key.value().0));
         Ok(())
@@ -1033,7 +1063,7 @@ impl Writer {
                 format!("the log ends at {}", self.state.last_seq()),
             ));
         }
-        tables.consumer_positions.insert(consumer, seq)?;
+        tables.consumer_positions()?.insert(consumer, seq)?;
         Ok(())
     }
 }
@@ -1053,16 +1083,18 @@ impl Writer {
                 format!("at most {IDEMPOTENCY_VALUE_LENGTH_MAX} bytes"),
             ));
         }
-        let old = match tables.idempotency.get(key)? {
+        let old = match tables.idempotency()?.get(key)? {
             Some(bytes) => Some(storage::decode_idempotency(bytes.value())?.0),
             None => None,
         };
         if let Some(old_expiry) = old {
-            tables.idempotency_expiry.remove((old_expiry.0, key))?;
+            tables.idempotency_expiry()?.remove((old_expiry.0, key))?;
         }
         let record = storage::encode_idempotency(expires_at, value);
-        tables.idempotency.insert(key, record.as_slice())?;
-        tables.idempotency_expiry.insert((expires_at.0, key), ())?;
+        tables.idempotency()?.insert(key, record.as_slice())?;
+        tables
+            .idempotency_expiry()?
+            .insert((expires_at.0, key), ())?;
         let next = &mut self.state.next_idempotency_expiry;
         *next = Some(next.map_or(expires_at, |expiry| expiry.min(expires_at)));
         Ok(())
@@ -1077,7 +1109,7 @@ impl Writer {
         }
         let mut due = Vec::new();
         for entry in tables
-            .idempotency_expiry
+            .idempotency_expiry()?
             .range((0, "")..(now.0.saturating_add(1), ""))?
         {
             let (key, _) = entry?;
@@ -1088,11 +1120,13 @@ impl Writer {
             }
         }
         for (expiry, key) in due {
-            tables.idempotency_expiry.remove((expiry, key.as_str()))?;
-            tables.idempotency.remove(key.as_str())?;
+            tables
+                .idempotency_expiry()?
+                .remove((expiry, key.as_str()))?;
+            tables.idempotency()?.remove(key.as_str())?;
         }
         self.state.next_idempotency_expiry = tables
-            .idempotency_expiry
+            .idempotency_expiry()?
             .first()?
             .map(|(key, _)| Timestamp(key.value().0));
         Ok(())

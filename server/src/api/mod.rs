@@ -9,12 +9,17 @@ pub(crate) mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderName;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use tower_http::trace::{DefaultOnRequest, DefaultOnResponse};
 use tracing::Level;
@@ -31,6 +36,32 @@ use crate::state::AppState;
 use crate::{idempotency, metrics, rate_limit};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids for requests that bring none: a random prefix per process
+/// and a counter, so making one costs no system call (a UUID v4 per request
+/// would ask the kernel for randomness every time).
+#[derive(Clone)]
+struct SequentialRequestId {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl SequentialRequestId {
+    fn new() -> SequentialRequestId {
+        SequentialRequestId {
+            prefix: format!("{:08x}", rand::random::<u32>()).into(),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for SequentialRequestId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{}-{n:012x}", self.prefix);
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -128,7 +159,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, SequentialRequestId::new()))
                 .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
                     let request_id = request
                         .headers()

@@ -1,0 +1,303 @@
+//! `mercato bench`: the command line of the reservation benchmarks.
+//!
+//! `mercato bench reserve` loads a Mercato server (a running one, or one it
+//! starts) with stock reservations over HTTP and checks that nothing was
+//! oversold; `mercato bench compare` runs the PostgreSQL baseline and
+//! Mercato back to back and tabulates the ratios.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::Error;
+use crate::compare::{self, CompareOptions};
+use crate::load::{Bound, LoadPlan, Skew};
+use crate::reserve::{self, ServerSource};
+
+/// `mercato bench ...`
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Which benchmark to run.
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+/// The benchmarks.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Reservation throughput and latency over HTTP, with a zero-oversell check.
+    ///
+    /// Without --url, starts `mercato serve` (this binary, or --server-bin)
+    /// on a free loopback port with an empty store in a temp dir, and stops
+    /// it at the end. Exit status: 0 when the run finished and the check
+    /// passed, 1 on oversell or when the server's stock disagrees with the
+    /// answers, 2 when the run could not be made.
+    Reserve(ReserveArgs),
+    /// PostgreSQL (benches/postgres/run.sh) versus Mercato, back to back.
+    ///
+    /// For each workload, runs the PostgreSQL baseline at its client counts
+    /// and Mercato (servers started here) at several connection counts, in
+    /// immediate and periodic durability; prints a table of ratios and
+    /// writes every raw result and a summary.json to --out.
+    Compare(CompareArgs),
+}
+
+/// When a server is started here: `mercato serve --durability ...`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DurabilityArg {
+    /// Every answer after its batch is synced to disk (the default).
+    Immediate,
+    /// Batches synced at most every 100 ms.
+    Periodic,
+}
+
+impl DurabilityArg {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            DurabilityArg::Immediate => "immediate",
+            DurabilityArg::Periodic => "periodic",
+        }
+    }
+}
+
+/// Options of `mercato bench reserve`.
+#[derive(clap::Args, Debug)]
+pub struct ReserveArgs {
+    /// A running server, e.g. http://127.0.0.1:8080. Without it, one is started.
+    #[arg(long)]
+    url: Option<String>,
+    /// The admin token of the server given by --url.
+    #[arg(long, env = "MERCATO_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The `mercato` binary to start when there is no --url (default: this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Seconds of measurement (after the warm-up). Default 10 unless --requests.
+    #[arg(long, conflicts_with = "requests")]
+    duration: Option<f64>,
+    /// Stop after this many measured requests instead.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Concurrent clients, each with its own keep-alive connection.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Products 1..=N, created when missing.
+    #[arg(long, default_value_t = 1000)]
+    products: u64,
+    /// Units available per product at the start.
+    #[arg(long, default_value_t = 1_000_000)]
+    stock: u64,
+    /// Lines (distinct products) per reservation.
+    #[arg(long, default_value_t = 1)]
+    lines: usize,
+    /// Units per line.
+    #[arg(long, default_value_t = 1)]
+    quantity: u64,
+    /// How products are chosen: uniform, or hot (--hot-fraction of the
+    /// reservations on the first --hot-products products).
+    #[arg(long, value_enum, default_value = "uniform")]
+    skew: Skew,
+    /// The hot products, 1..=K, of --skew hot.
+    #[arg(long, default_value_t = 10)]
+    hot_products: u64,
+    /// The share of reservations on the hot products with --skew hot.
+    #[arg(long, default_value_t = 0.9)]
+    hot_fraction: f64,
+    /// The durability of the server started here (default immediate); with
+    /// --url only a label for the report.
+    #[arg(long, value_enum)]
+    durability: Option<DurabilityArg>,
+    /// Open loop: send at this fixed total rate (requests/s); latency is
+    /// measured from each request's scheduled time. Default: closed loop.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Print one JSON object of results on stdout instead of the report.
+    #[arg(long)]
+    json: bool,
+    /// Seconds of load before the measurement starts.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Seconds a request may take before it counts as a transport error.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Options of `mercato bench compare`.
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Seconds of measurement per run (every client or connection count).
+    #[arg(long, default_value_t = 5)]
+    duration: u64,
+    /// Seconds of warm-up before each Mercato run.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Mercato's connection counts, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "16,64,256")]
+    connections: Vec<usize>,
+    /// PostgreSQL's client counts (pgbench -c), one run each.
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32,64")]
+    pg_clients: Vec<usize>,
+    /// Workloads to run.
+    #[arg(long, value_delimiter = ',', value_enum, default_value = "uniform,hot")]
+    workloads: Vec<Skew>,
+    /// Lines per reservation to run, e.g. 1,3.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    lines: Vec<usize>,
+    /// Products 1..=N.
+    #[arg(long, default_value_t = 1000)]
+    products: u64,
+    /// Units per product at the start of each run.
+    #[arg(long, default_value_t = 1_000_000)]
+    stock: u64,
+    /// Where results go (default: benches/results/<UTC timestamp>/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The PostgreSQL baseline script (default: benches/postgres/run.sh of this repo).
+    #[arg(long)]
+    postgres_script: Option<PathBuf>,
+    /// The `mercato` binary to start (default: this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Skip PostgreSQL (Mercato only; no ratios).
+    #[arg(long)]
+    skip_postgres: bool,
+    /// Skip the periodic-durability runs.
+    #[arg(long)]
+    skip_periodic: bool,
+}
+
+/// Runs the command; blocking (builds its own tokio runtime).
+pub fn run(args: BenchArgs) -> ExitCode {
+    // One runtime thread: the load generator shares the machine with the
+    // server it measures and should take as little of it as it can.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = runtime.block_on(async {
+        tokio::select! {
+            outcome = dispatch(args) => outcome,
+            // Dropping the run stops any server it started.
+            _ = tokio::signal::ctrl_c() => Err(Error::from("interrupted")),
+        }
+    });
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Answers whether every check passed.
+async fn dispatch(args: BenchArgs) -> Result<bool, Error> {
+    match args.command {
+        BenchCommand::Reserve(args) => reserve_command(args).await,
+        BenchCommand::Compare(args) => compare::run(compare_options(args)?).await,
+    }
+}
+
+async fn reserve_command(args: ReserveArgs) -> Result<bool, Error> {
+    let plan = LoadPlan {
+        products: args.products,
+        stock: args.stock,
+        lines: args.lines,
+        quantity: args.quantity,
+        skew: args.skew,
+        hot_products: args.hot_products,
+        hot_fraction: args.hot_fraction,
+        connections: args.connections,
+        bound: match (args.requests, args.duration) {
+            (Some(requests), _) => Bound::Requests(requests),
+            (None, duration) => Bound::Duration(seconds("--duration", duration.unwrap_or(10.0))?),
+        },
+        rate: args.rate,
+        warmup: seconds("--warmup", args.warmup)?,
+        timeout: seconds("--timeout", args.timeout)?,
+        progress: !args.quiet,
+    };
+    let source = match args.url {
+        Some(url) => ServerSource::Url {
+            url,
+            admin_token: args
+                .admin_token
+                .ok_or("--url needs the admin token: --admin-token or MERCATO_ADMIN_TOKEN")?,
+            durability: args
+                .durability
+                .map(|durability| durability.name().to_owned()),
+        },
+        None => ServerSource::Spawn {
+            binary: server_binary(args.server_bin)?,
+            durability: args
+                .durability
+                .unwrap_or(DurabilityArg::Immediate)
+                .name()
+                .to_owned(),
+        },
+    };
+    let report = reserve::run(&source, &plan).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        reserve::print_report(&report, &plan);
+    }
+    Ok(!report.oversell && report.server_agrees)
+}
+
+fn compare_options(args: CompareArgs) -> Result<CompareOptions, Error> {
+    if args.duration == 0 {
+        return Err("--duration must be at least 1".into());
+    }
+    if args.connections.is_empty() || args.connections.contains(&0) {
+        return Err("--connections needs counts of at least 1".into());
+    }
+    if args.pg_clients.is_empty()
+        || args
+            .pg_clients
+            .iter()
+            .any(|&clients| !(1..=290).contains(&clients))
+    {
+        return Err("--pg-clients needs counts between 1 and 290".into());
+    }
+    Ok(CompareOptions {
+        duration: Duration::from_secs(args.duration),
+        warmup: seconds("--warmup", args.warmup)?,
+        connections: args.connections,
+        pg_clients: args.pg_clients,
+        workloads: args.workloads,
+        lines: args.lines,
+        products: args.products,
+        stock: args.stock,
+        out: args.out,
+        postgres_script: args.postgres_script,
+        server_bin: server_binary(args.server_bin)?,
+        skip_postgres: args.skip_postgres,
+        skip_periodic: args.skip_periodic,
+    })
+}
+
+fn server_binary(given: Option<PathBuf>) -> Result<PathBuf, Error> {
+    match given {
+        Some(path) => Ok(path),
+        None => {
+            Ok(std::env::current_exe()
+                .map_err(|error| format!("cannot find this binary: {error}"))?)
+        }
+    }
+}
+
+fn seconds(option: &str, value: f64) -> Result<Duration, Error> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("{option} must be a number of seconds >= 0").into())
+}
