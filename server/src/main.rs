@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use mercato_engine::Durability;
 use mercato_server::{Limits, ServerConfig};
 use tracing_subscriber::EnvFilter;
@@ -66,8 +67,9 @@ struct ServeArgs {
     /// With --durability periodic: the longest time between syncs.
     #[arg(long, env = "MERCATO_SYNC_INTERVAL_MS", default_value_t = 100)]
     sync_interval_ms: u64,
-    /// Do not load the sample catalog into an empty store.
-    #[arg(long, env = "MERCATO_EMPTY")]
+    /// Do not load the sample catalog into an empty store
+    /// (MERCATO_EMPTY takes 1/0, true/false, yes/no, on/off).
+    #[arg(long, env = "MERCATO_EMPTY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     empty: bool,
     /// Load this catalog file (JSON lines) into an empty store instead of the sample.
     #[arg(long, env = "MERCATO_CATALOG")]

@@ -38,7 +38,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &Path, extra: &[&str], admin_token: Option<&str>) -> Server {
+fn start(
+    dir: &Path,
+    extra: &[&str],
+    environment: &[(&str, &str)],
+    admin_token: Option<&str>,
+) -> Server {
     let port = free_port();
     let mut command = Command::new(env!("CARGO_BIN_EXE_mercato"));
     command
@@ -48,6 +53,7 @@ fn start(dir: &Path, extra: &[&str], admin_token: Option<&str>) -> Server {
         .args(extra)
         .env_remove("MERCATO_ADMIN_TOKEN")
         .env("MERCATO_LOG", "warn")
+        .envs(environment.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     if let Some(token) = admin_token {
@@ -106,9 +112,18 @@ async fn admin(
 async fn acknowledged_reservations_survive_sigkill_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let server = start(dir.path(), &["--empty"], Some(TOKEN));
+    // MERCATO_EMPTY=1 (rather than --empty): flags can come from the environment.
+    let server = start(dir.path(), &[], &[("MERCATO_EMPTY", "1")], Some(TOKEN));
     wait_ready(&server, &client).await;
     let base = server.base.clone();
+    let (status, _) = admin(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/products/1"),
+        json!(null),
+    )
+    .await;
+    assert_eq!(status, 404, "the store starts empty");
     let (status, _) = admin(
         &client,
         reqwest::Method::POST,
@@ -169,7 +184,7 @@ async fn acknowledged_reservations_survive_sigkill_and_sigterm_exits_cleanly() {
     );
     drop(server);
 
-    let server = start(dir.path(), &["--empty"], Some(TOKEN));
+    let server = start(dir.path(), &["--empty"], &[], Some(TOKEN));
     wait_ready(&server, &client).await;
     for order_id in &acknowledged {
         let answer = client
@@ -227,7 +242,7 @@ async fn acknowledged_reservations_survive_sigkill_and_sigterm_exits_cleanly() {
 async fn first_start_loads_the_sample_catalog_and_stores_an_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
-    let server = start(dir.path(), &[], None);
+    let server = start(dir.path(), &[], &[], None);
     wait_ready(&server, &client).await;
     let token_file = dir.path().join(mercato_server::ADMIN_TOKEN_FILE);
     #[cfg(unix)]
