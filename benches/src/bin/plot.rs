@@ -28,7 +28,8 @@ const FONT_CANDIDATES: &[&str] = &[
     "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
 ];
 const PANEL_WIDTH: u32 = 800;
-const HEIGHT: u32 = 620;
+const PANEL_HEIGHT: u32 = 560;
+const TITLE_HEIGHT: u32 = 50;
 
 #[derive(Parser)]
 #[command(about = "Plot p99 latency versus throughput from a `mercato bench compare` results dir")]
@@ -189,15 +190,19 @@ fn decades(low: f64, high: f64) -> (f64, f64) {
 }
 
 fn draw(panels: &Panels, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let width = PANEL_WIDTH * panels.len() as u32;
-    let root = BitMapBackend::new(out, (width, HEIGHT)).into_drawing_area();
+    // Two panels a row, so four workloads make a square-ish picture.
+    let columns = panels.len().min(2);
+    let rows = panels.len().div_ceil(2);
+    let width = PANEL_WIDTH * columns as u32;
+    let height = TITLE_HEIGHT + PANEL_HEIGHT * rows as u32;
+    let root = BitMapBackend::new(out, (width, height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let (title_area, body) = root.split_vertically(50);
+    let (title_area, body) = root.split_vertically(TITLE_HEIGHT);
     title_area.titled(
         "Stock reservations: p99 latency vs throughput (each point: one client/connection count)",
         ("sans-serif", 24),
     )?;
-    let areas = body.split_evenly((1, panels.len()));
+    let areas = body.split_evenly((rows, columns));
 
     // One scale for every panel, so they compare at a glance.
     let all = panels.values().flat_map(|series| series.values().flatten());
