@@ -227,68 +227,46 @@ pub(crate) async fn set_up(target: &Target, plan: &LoadPlan) -> Result<Baseline,
     let started = Instant::now();
     let products = plan.products;
     let stock = plan.stock;
-    let next = Arc::new(AtomicU64::new(1));
-    let reserved: Arc<Vec<AtomicU64>> =
-        Arc::new((0..products).map(|_| AtomicU64::new(0)).collect());
-    let mut tasks = JoinSet::new();
-    for _ in 0..SETUP_CONNECTIONS.min(products as usize) {
-        let target = target.clone();
-        let next = next.clone();
-        let reserved = reserved.clone();
-        tasks.spawn(async move {
-            let mut connection = Connection::open(&target).await?;
-            loop {
-                let id = next.fetch_add(1, Ordering::Relaxed);
-                if id > products {
-                    return Ok::<(), Error>(());
-                }
-                let body = format!(r#"{{"id":{id},"name":"Bench product {id}","price":"1.00"}}"#);
-                let answer = connection
-                    .send_within(
-                        SETUP_TIMEOUT,
-                        Method::POST,
-                        "/api/v1/products",
-                        Some(body.into()),
-                    )
-                    .await?;
-                if answer.status != StatusCode::CREATED && answer.status != StatusCode::CONFLICT {
-                    return Err(unexpected(
-                        "POST /api/v1/products",
-                        &answer.status,
-                        &answer.body,
-                    ));
-                }
-                let path = format!("/api/v1/inventory/{id}");
-                let before = read_reserved(&mut connection, &path).await?;
-                reserved[(id - 1) as usize].store(before, Ordering::Relaxed);
-                let on_hand = before
-                    .checked_add(stock)
-                    .ok_or("--stock is too large for the reservations already held")?;
-                let answer = connection
-                    .send_within(
-                        SETUP_TIMEOUT,
-                        Method::PUT,
-                        &path,
-                        Some(format!(r#"{{"on_hand":{on_hand}}}"#).into()),
-                    )
-                    .await?;
-                if answer.status != StatusCode::OK {
-                    return Err(unexpected(
-                        &format!("PUT {path}"),
-                        &answer.status,
-                        &answer.body,
-                    ));
-                }
-            }
-        });
-    }
-    while let Some(result) = tasks.join_next().await {
-        result??;
-    }
-    let reserved: Vec<u64> = reserved
-        .iter()
-        .map(|value| value.load(Ordering::Relaxed))
-        .collect();
+    let reserved = for_each_product(target, products, move |mut connection, id| async move {
+        let body = format!(r#"{{"id":{id},"name":"Bench product {id}","price":"1.00"}}"#);
+        let answer = connection
+            .send_within(
+                SETUP_TIMEOUT,
+                Method::POST,
+                "/api/v1/products",
+                Some(body.into()),
+            )
+            .await?;
+        if answer.status != StatusCode::CREATED && answer.status != StatusCode::CONFLICT {
+            return Err(unexpected(
+                "POST /api/v1/products",
+                &answer.status,
+                &answer.body,
+            ));
+        }
+        let path = format!("/api/v1/inventory/{id}");
+        let before = read_reserved(&mut connection, &path).await?;
+        let on_hand = before
+            .checked_add(stock)
+            .ok_or("--stock is too large for the reservations already held")?;
+        let answer = connection
+            .send_within(
+                SETUP_TIMEOUT,
+                Method::PUT,
+                &path,
+                Some(format!(r#"{{"on_hand":{on_hand}}}"#).into()),
+            )
+            .await?;
+        if answer.status != StatusCode::OK {
+            return Err(unexpected(
+                &format!("PUT {path}"),
+                &answer.status,
+                &answer.body,
+            ));
+        }
+        Ok((connection, before))
+    })
+    .await?;
     let held: u64 = reserved.iter().sum();
     if held > 0 {
         eprintln!(
@@ -676,6 +654,46 @@ async fn report_progress(shared: Arc<Shared>, done: Arc<AtomicBool>, start: Inst
     }
 }
 
+/// Runs `work` for every product id `1..=products`, over up to
+/// `SETUP_CONNECTIONS` connections at once, and answers the results in id
+/// order. `work` takes a connection and gives it back with its result.
+async fn for_each_product<T, F, Fut>(
+    target: &Target,
+    products: u64,
+    work: F,
+) -> Result<Vec<T>, Error>
+where
+    T: Send + 'static,
+    F: Fn(Connection, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(Connection, T), Error>> + Send + 'static,
+{
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicU64::new(1));
+    let mut tasks = JoinSet::new();
+    for _ in 0..SETUP_CONNECTIONS.min(products as usize) {
+        let (target, work, next) = (target.clone(), work.clone(), next.clone());
+        tasks.spawn(async move {
+            let mut connection = Connection::open(&target).await?;
+            let mut results = Vec::new();
+            loop {
+                let id = next.fetch_add(1, Ordering::Relaxed);
+                if id > products {
+                    return Ok::<_, Error>(results);
+                }
+                let (returned, value) = work(connection, id).await?;
+                connection = returned;
+                results.push((id, value));
+            }
+        });
+    }
+    let mut all = Vec::with_capacity(usize::try_from(products).unwrap_or(0));
+    while let Some(result) = tasks.join_next().await {
+        all.extend(result??);
+    }
+    all.sort_unstable_by_key(|(id, _)| *id);
+    Ok(all.into_iter().map(|(_, value)| value).collect())
+}
+
 /// Reads every product's stock back and checks it against the answers.
 pub(crate) async fn check(
     target: &Target,
@@ -684,44 +702,18 @@ pub(crate) async fn check(
     ledger: &LedgerSnapshot,
 ) -> Result<Check, Error> {
     let products = plan.products;
-    let next = Arc::new(AtomicU64::new(1));
-    let figures: Arc<Vec<(AtomicU64, AtomicU64)>> = Arc::new(
-        (0..products)
-            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-            .collect(),
-    );
-    let mut tasks = JoinSet::new();
-    for _ in 0..SETUP_CONNECTIONS.min(products as usize) {
-        let target = target.clone();
-        let next = next.clone();
-        let figures = figures.clone();
-        tasks.spawn(async move {
-            let mut connection = Connection::open(&target).await?;
-            loop {
-                let id = next.fetch_add(1, Ordering::Relaxed);
-                if id > products {
-                    return Ok::<(), Error>(());
-                }
-                let (on_hand, reserved) =
-                    read_stock(&mut connection, &format!("/api/v1/inventory/{id}")).await?;
-                let slot = &figures[(id - 1) as usize];
-                slot.0.store(on_hand, Ordering::Relaxed);
-                slot.1.store(reserved, Ordering::Relaxed);
-            }
-        });
-    }
-    while let Some(result) = tasks.join_next().await {
-        result??;
-    }
+    let figures = for_each_product(target, products, |mut connection, id| async move {
+        let figures = read_stock(&mut connection, &format!("/api/v1/inventory/{id}")).await?;
+        Ok((connection, figures))
+    })
+    .await?;
 
     let mut check = Check {
         server_agrees: true,
         ..Check::default()
     };
     let mut reported = 0;
-    for index in 0..products as usize {
-        let on_hand = figures[index].0.load(Ordering::Relaxed);
-        let reserved = figures[index].1.load(Ordering::Relaxed);
+    for (index, &(on_hand, reserved)) in figures.iter().enumerate() {
         let confirmed = ledger.confirmed[index];
         let uncertain = ledger.uncertain[index];
         let before = baseline.reserved[index];
