@@ -245,7 +245,7 @@ pub(crate) async fn set_up(target: &Target, plan: &LoadPlan) -> Result<Baseline,
             ));
         }
         let path = format!("/api/v1/inventory/{id}");
-        let before = read_reserved(&mut connection, &path).await?;
+        let (_, before) = read_stock(&mut connection, &path).await?;
         let on_hand = before
             .checked_add(stock)
             .ok_or("--stock is too large for the reservations already held")?;
@@ -283,23 +283,7 @@ pub(crate) async fn set_up(target: &Target, plan: &LoadPlan) -> Result<Baseline,
     Ok(Baseline { reserved })
 }
 
-async fn read_reserved(connection: &mut Connection, path: &str) -> Result<u64, Error> {
-    let answer = connection
-        .send_within(SETUP_TIMEOUT, Method::GET, path, None)
-        .await?;
-    if answer.status != StatusCode::OK {
-        return Err(unexpected(
-            &format!("GET {path}"),
-            &answer.status,
-            &answer.body,
-        ));
-    }
-    let stock: serde_json::Value = serde_json::from_slice(&answer.body)?;
-    stock["reserved"]
-        .as_u64()
-        .ok_or_else(|| format!("GET {path}: no `reserved` in {stock}").into())
-}
-
+/// A product's `(on_hand, reserved)`, read through the API.
 async fn read_stock(connection: &mut Connection, path: &str) -> Result<(u64, u64), Error> {
     let answer = connection
         .send_within(SETUP_TIMEOUT, Method::GET, path, None)
