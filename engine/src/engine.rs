@@ -191,7 +191,16 @@ impl Engine {
     }
 
     fn submit<T>(&self, command: impl FnOnce(writer::Reply<T>) -> Command) -> Pending<T> {
-        let (reply, receiver) = oneshot::channel();
+        self.send(command, None)
+    }
+
+    fn send<T>(
+        &self,
+        command: impl FnOnce(writer::Reply<T>) -> Command,
+        record: Option<writer::Record<T>>,
+    ) -> Pending<T> {
+        let (sender, receiver) = oneshot::channel();
+        let reply = writer::Reply { sender, record };
         let state = match self.inner.commands.try_send(command(reply)) {
             Ok(()) => PendingState::Waiting(receiver),
             Err(TrySendError::Full(_)) => PendingState::Failed(Some(Error::Overloaded)),
@@ -200,68 +209,63 @@ impl Engine {
         Pending { state }
     }
 
+    /// Sends a [`Write`] to the writer. The methods below (`reserve`,
+    /// `set_stock`, ...) are shorthands for `write(Write::reserve(..))` etc.;
+    /// use `write` to attach an idempotency record with [`Write::remember`].
+    pub fn write<T>(&self, write: Write<T>) -> Pending<T> {
+        self.send(write.command, write.record)
+    }
+
     /// Creates a product (with `on_hand` units in stock). Answers
     /// [`Error::ProductExists`] when its id is taken.
     pub fn create_product(&self, product: NewProduct) -> Pending<Product> {
-        self.submit(|reply| Command::CreateProduct { product, reply })
+        self.write(Write::create_product(product))
     }
 
     /// Creates many products in one transaction: all of them or, when any
     /// is invalid or its id is taken, none.
     pub fn import_products(&self, products: Vec<NewProduct>) -> Pending<Vec<Product>> {
-        self.submit(|reply| Command::ImportProducts { products, reply })
+        self.write(Write::import_products(products))
     }
 
     /// Changes the fields a patch names. Archived products are not found.
     pub fn update_product(&self, product_id: ProductId, patch: ProductPatch) -> Pending<Product> {
-        self.submit(|reply| Command::UpdateProduct {
-            product_id,
-            patch,
-            reply,
-        })
+        self.write(Write::update_product(product_id, patch))
     }
 
     /// Archives a product: no longer listed, read or reservable. Existing
     /// reservations keep their lines and can still be committed or released.
     pub fn archive_product(&self, product_id: ProductId) -> Pending<()> {
-        self.submit(|reply| Command::ArchiveProduct { product_id, reply })
+        self.write(Write::archive_product(product_id))
     }
 
     /// Sets a product's `on_hand`; refused below what is reserved.
     pub fn set_stock(&self, product_id: ProductId, on_hand: u64) -> Pending<Stock> {
-        self.submit(|reply| Command::SetStock {
-            product_id,
-            on_hand,
-            reply,
-        })
+        self.write(Write::set_stock(product_id, on_hand))
     }
 
     /// Adds `delta` (which may be negative) to a product's `on_hand`;
     /// refused when the result would fall below what is reserved.
     pub fn adjust_stock(&self, product_id: ProductId, delta: i64) -> Pending<Stock> {
-        self.submit(|reply| Command::AdjustStock {
-            product_id,
-            delta,
-            reply,
-        })
+        self.write(Write::adjust_stock(product_id, delta))
     }
 
     /// Holds stock for an order: every line or none. Repeating a request for
     /// the same order with the same lines answers the existing reservation
     /// (`created: false`); with other lines, [`Error::Conflict`].
     pub fn reserve(&self, request: ReserveRequest) -> Pending<Reserved> {
-        self.submit(|reply| Command::Reserve { request, reply })
+        self.write(Write::reserve(request))
     }
 
     /// Turns an order's active reservation into a sale. Idempotent.
     pub fn commit_reservation(&self, order_id: OrderId) -> Pending<Reservation> {
-        self.submit(|reply| Command::Commit { order_id, reply })
+        self.write(Write::commit_reservation(order_id))
     }
 
     /// Gives an order's held stock back. Idempotent; an expired reservation
     /// answers as it is; a committed one is [`Error::InvalidState`].
     pub fn release_reservation(&self, order_id: OrderId) -> Pending<Reservation> {
-        self.submit(|reply| Command::Release { order_id, reply })
+        self.write(Write::release_reservation(order_id))
     }
 
     /// Expires every reservation now due and syncs everything committed to
@@ -439,6 +443,111 @@ impl Engine {
             position,
             self.inner.head.clone(),
         ))
+    }
+}
+
+/// A write, built but not yet sent: one constructor per kind of write,
+/// sent with [`Engine::write`].
+#[must_use = "a Write does nothing until it is sent with Engine::write"]
+pub struct Write<T> {
+    command: Box<dyn FnOnce(writer::Reply<T>) -> Command + Send>,
+    record: Option<writer::Record<T>>,
+}
+
+impl<T> Write<T> {
+    fn new(command: impl FnOnce(writer::Reply<T>) -> Command + Send + 'static) -> Write<T> {
+        Write {
+            command: Box::new(command),
+            record: None,
+        }
+    }
+
+    /// Also saves an idempotency record under `key` for `ttl`, rendered by
+    /// `render` from this write's outcome (`None` saves nothing), in the
+    /// same write transaction as the write itself: after a crash, either
+    /// both the change and its record are there, or neither is. Read it
+    /// back with [`Engine::idempotency_record`].
+    pub fn remember(
+        mut self,
+        key: impl Into<String>,
+        ttl: Duration,
+        render: impl FnOnce(&Result<T, Error>) -> Option<Vec<u8>> + Send + 'static,
+    ) -> Write<T> {
+        self.record = Some(writer::Record {
+            key: key.into(),
+            ttl,
+            render: Box::new(render),
+        });
+        self
+    }
+}
+
+impl Write<Product> {
+    /// See [`Engine::create_product`].
+    pub fn create_product(product: NewProduct) -> Write<Product> {
+        Write::new(|reply| Command::CreateProduct { product, reply })
+    }
+
+    /// See [`Engine::update_product`].
+    pub fn update_product(product_id: ProductId, patch: ProductPatch) -> Write<Product> {
+        Write::new(move |reply| Command::UpdateProduct {
+            product_id,
+            patch,
+            reply,
+        })
+    }
+}
+
+impl Write<Vec<Product>> {
+    /// See [`Engine::import_products`].
+    pub fn import_products(products: Vec<NewProduct>) -> Write<Vec<Product>> {
+        Write::new(|reply| Command::ImportProducts { products, reply })
+    }
+}
+
+impl Write<()> {
+    /// See [`Engine::archive_product`].
+    pub fn archive_product(product_id: ProductId) -> Write<()> {
+        Write::new(move |reply| Command::ArchiveProduct { product_id, reply })
+    }
+}
+
+impl Write<Stock> {
+    /// See [`Engine::set_stock`].
+    pub fn set_stock(product_id: ProductId, on_hand: u64) -> Write<Stock> {
+        Write::new(move |reply| Command::SetStock {
+            product_id,
+            on_hand,
+            reply,
+        })
+    }
+
+    /// See [`Engine::adjust_stock`].
+    pub fn adjust_stock(product_id: ProductId, delta: i64) -> Write<Stock> {
+        Write::new(move |reply| Command::AdjustStock {
+            product_id,
+            delta,
+            reply,
+        })
+    }
+}
+
+impl Write<Reserved> {
+    /// See [`Engine::reserve`].
+    pub fn reserve(request: ReserveRequest) -> Write<Reserved> {
+        Write::new(|reply| Command::Reserve { request, reply })
+    }
+}
+
+impl Write<Reservation> {
+    /// See [`Engine::commit_reservation`].
+    pub fn commit_reservation(order_id: OrderId) -> Write<Reservation> {
+        Write::new(move |reply| Command::Commit { order_id, reply })
+    }
+
+    /// See [`Engine::release_reservation`].
+    pub fn release_reservation(order_id: OrderId) -> Write<Reservation> {
+        Write::new(move |reply| Command::Release { order_id, reply })
     }
 }
 

@@ -58,7 +58,7 @@ pub use catalog::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Durability, EngineConfig};
-pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending};
+pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};
 pub use error::Error;
 pub use event::{Event, EventEnvelope};
 pub use ids::{OrderId, ProductId, ReservationId, Timestamp};

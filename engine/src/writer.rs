@@ -32,7 +32,22 @@ use crate::storage::{self, StoredProduct};
 /// The longest consumer name, in bytes.
 pub(crate) const CONSUMER_NAME_LENGTH_MAX: usize = 64;
 
-pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
+/// Where a command's answer goes, with the idempotency record (if any) to
+/// save from it in the same write transaction.
+pub(crate) struct Reply<T> {
+    pub(crate) sender: oneshot::Sender<Result<T, Error>>,
+    pub(crate) record: Option<Record<T>>,
+}
+
+/// Turns a write's outcome into a record value; `None` saves nothing.
+pub(crate) type Render<T> = Box<dyn FnOnce(&Result<T, Error>) -> Option<Vec<u8>> + Send>;
+
+/// An idempotency record to save with a write (see `Write::remember`).
+pub(crate) struct Record<T> {
+    pub(crate) key: String,
+    pub(crate) ttl: std::time::Duration,
+    pub(crate) render: Render<T>,
+}
 
 /// Everything the writer can be asked to do. Closed: one variant per write.
 pub(crate) enum Command {
@@ -97,7 +112,7 @@ impl Command {
     pub(crate) fn fail(self, error: Error) {
         fn send<T>(reply: Reply<T>, error: Error) {
             // The caller may have stopped waiting; that is fine.
-            let _ = reply.send(Err(error));
+            let _ = reply.sender.send(Err(error));
         }
         match self {
             Command::CreateProduct { reply, .. } | Command::UpdateProduct { reply, .. } => {
@@ -121,23 +136,6 @@ impl Command {
 /// An answer held back until the batch's fate is known: called with `None`
 /// after a successful commit, with the batch's error after a failed one.
 type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
-
-fn hold<T: Send + 'static>(
-    reply: Reply<T>,
-    result: Result<T, Error>,
-    failure: &mut Option<Error>,
-) -> Answer {
-    if let Err(error @ Error::Storage(_)) = &result {
-        failure.get_or_insert_with(|| error.clone());
-    }
-    Box::new(move |batch_error| {
-        let answer = match batch_error {
-            Some(error) => Err(error.clone()),
-            None => result,
-        };
-        let _ = reply.send(answer);
-    })
-}
 
 /// The tables a batch writes, each opened on first use in the write
 /// transaction: redb flushes the root of every opened table at commit, so a
@@ -511,27 +509,24 @@ impl Writer {
                 let result =
                     self.import_products(tables, std::slice::from_ref(&product), true, now);
                 let result = result.map(|mut created| created.pop().expect("one product"));
-                hold(reply, result, failure)
+                self.hold(tables, now, reply, result, failure)
             }
-            Command::ImportProducts { products, reply } => hold(
-                reply,
-                self.import_products(tables, &products, false, now),
-                failure,
-            ),
+            Command::ImportProducts { products, reply } => {
+                let result = self.import_products(tables, &products, false, now);
+                self.hold(tables, now, reply, result, failure)
+            }
             Command::UpdateProduct {
                 product_id,
                 patch,
                 reply,
-            } => hold(
-                reply,
-                self.update_product(tables, product_id, &patch, now),
-                failure,
-            ),
-            Command::ArchiveProduct { product_id, reply } => hold(
-                reply,
-                self.archive_product(tables, product_id, now),
-                failure,
-            ),
+            } => {
+                let result = self.update_product(tables, product_id, &patch, now);
+                self.hold(tables, now, reply, result, failure)
+            }
+            Command::ArchiveProduct { product_id, reply } => {
+                let result = self.archive_product(tables, product_id, now);
+                self.hold(tables, now, reply, result, failure)
+            }
             Command::SetStock {
                 product_id,
                 on_hand,
@@ -539,7 +534,7 @@ impl Writer {
             } => {
                 let result =
                     self.set_on_hand(tables, product_id, i128::from(on_hand), "on_hand", now);
-                hold(reply, result, failure)
+                self.hold(tables, now, reply, result, failure)
             }
             Command::AdjustStock {
                 product_id,
@@ -555,7 +550,7 @@ impl Writer {
                     let on_hand = i128::from(on_hand) + i128::from(delta);
                     self.set_on_hand(tables, product_id, on_hand, "delta", now)
                 });
-                hold(reply, result, failure)
+                self.hold(tables, now, reply, result, failure)
             }
             Command::Reserve { request, reply } => {
                 let result = self.reserve(tables, &request, now);
@@ -564,27 +559,32 @@ impl Writer {
                     Err(Error::InsufficientStock { .. }) => report.reservations_rejected += 1,
                     _ => {}
                 }
-                hold(reply, result, failure)
+                self.hold(tables, now, reply, result, failure)
             }
             Command::Commit { order_id, reply } => {
                 let result = self.finish(tables, order_id, ReservationStatus::Committed, now);
                 if matches!(&result, Ok((_, true))) {
                     report.reservations_committed += 1;
                 }
-                hold(reply, result.map(|(reservation, _)| reservation), failure)
+                let result = result.map(|(reservation, _)| reservation);
+                self.hold(tables, now, reply, result, failure)
             }
             Command::Release { order_id, reply } => {
                 let result = self.finish(tables, order_id, ReservationStatus::Released, now);
                 if matches!(&result, Ok((_, true))) {
                     report.reservations_released += 1;
                 }
-                hold(reply, result.map(|(reservation, _)| reservation), failure)
+                let result = result.map(|(reservation, _)| reservation);
+                self.hold(tables, now, reply, result, failure)
             }
             Command::SavePosition {
                 consumer,
                 seq,
                 reply,
-            } => hold(reply, self.save_position(tables, &consumer, seq), failure),
+            } => {
+                let result = self.save_position(tables, &consumer, seq);
+                self.hold(tables, now, reply, result, failure)
+            }
             Command::SaveIdempotency {
                 key,
                 value,
@@ -592,10 +592,49 @@ impl Writer {
                 reply,
             } => {
                 let result = self.save_idempotency(tables, &key, &value, expires_at);
-                hold(reply, result, failure)
+                self.hold(tables, now, reply, result, failure)
             }
-            Command::Flush { reply } => hold(reply, Ok(()), failure),
+            Command::Flush { reply } => self.hold(tables, now, reply, Ok(()), failure),
             Command::Shutdown => return None,
+        })
+    }
+
+    /// Holds a command's answer until the batch's fate is known. A storage
+    /// error fails the whole batch. When the command asked for an idempotency
+    /// record, it is rendered from the outcome and saved now, in the same
+    /// write transaction as the command's own changes, so the two are
+    /// durable together or not at all.
+    fn hold<T: Send + 'static>(
+        &mut self,
+        tables: &mut Tables<'_>,
+        now: Timestamp,
+        reply: Reply<T>,
+        result: Result<T, Error>,
+        failure: &mut Option<Error>,
+    ) -> Answer {
+        if let Err(error @ Error::Storage(_)) = &result {
+            failure.get_or_insert_with(|| error.clone());
+        }
+        let Reply { sender, record } = reply;
+        if let Some(record) = record
+            && failure.is_none()
+            && let Some(value) = (record.render)(&result)
+        {
+            let expires_at = now.plus(record.ttl);
+            match self.save_idempotency(tables, &record.key, &value, expires_at) {
+                Ok(()) => {}
+                Err(error @ Error::Storage(_)) => {
+                    failure.get_or_insert(error);
+                }
+                Err(error) => tracing::warn!(%error, "idempotency record not saved"),
+            }
+        }
+        Box::new(move |batch_error| {
+            let answer = match batch_error {
+                Some(error) => Err(error.clone()),
+                None => result,
+            };
+            let _ = sender.send(answer);
         })
     }
 

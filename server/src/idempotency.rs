@@ -6,6 +6,11 @@
 //! `409 conflict`; a repeat while the first is still running is `409
 //! idempotency_key_in_use`. Answers that say "try again" (5xx, 429) are not
 //! stored, so a retry runs again.
+//!
+//! A handler that writes through the engine stores the answer itself, in
+//! the same write transaction as its change (see `api::write`), so a crash
+//! can never keep the change and lose its answer. This middleware stores
+//! the answers of everything else (refusals before any write, token minting).
 
 use std::time::Duration;
 
@@ -32,6 +37,36 @@ pub(crate) const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
 const EXEMPT_PATHS: &[&str] = &["/api/v1/payments/webhook"];
 /// The largest answer stored for replay.
 const STORED_BODY_BYTES_MAX: usize = 1 << 20;
+
+/// Handed to handlers in the request's extensions when the request carries
+/// an `Idempotency-Key` whose answer is not stored yet.
+#[derive(Clone, Debug)]
+pub(crate) struct IdempotencyContext {
+    /// The engine's record key for this caller and key.
+    pub(crate) storage_key: String,
+    /// The hash of method, path and body the answer is bound to.
+    pub(crate) fingerprint: String,
+}
+
+/// Put in a response's extensions when the engine already stored it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RecordedByEngine;
+
+/// The bytes of a stored answer.
+pub(crate) fn stored_answer(
+    fingerprint: &str,
+    status: StatusCode,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Vec<u8> {
+    let stored = StoredAnswer {
+        fingerprint: fingerprint.to_owned(),
+        status: status.as_u16(),
+        content_type: content_type.map(str::to_owned),
+        body: String::from_utf8_lossy(body).into_owned(),
+    };
+    serde_json::to_vec(&stored).expect("a stored answer serializes")
+}
 
 #[derive(Serialize, Deserialize)]
 struct StoredAnswer {
@@ -141,9 +176,15 @@ pub(crate) async fn idempotency(
         Err(error) => return ApiError::from(error).into_response(),
     }
 
+    let mut parts = parts;
+    parts.extensions.insert(IdempotencyContext {
+        storage_key: storage_key.clone(),
+        fingerprint: fingerprint.clone(),
+    });
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = response.status();
-    if status.is_server_error()
+    if response.extensions().get::<RecordedByEngine>().is_some()
+        || status.is_server_error()
         || status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::UNAUTHORIZED
     {
@@ -157,19 +198,18 @@ pub(crate) async fn idempotency(
                 .into_response();
         }
     };
-    let stored = StoredAnswer {
-        fingerprint,
-        status: status.as_u16(),
-        content_type: content_type(&parts.headers),
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
-    let value = serde_json::to_vec(&stored).expect("a stored answer serializes");
+    let value = stored_answer(
+        &fingerprint,
+        status,
+        content_type(&parts.headers).as_deref(),
+        &body,
+    );
     if let Err(error) = state
         .engine
         .save_idempotency_record(&storage_key, value, IDEMPOTENCY_TTL)
         .await
     {
-        // The answer stands; a retry with this key would run again.
+        // The answer stands (nothing was written by it); a retry runs again.
         tracing::warn!(%error, "could not store the answer for an Idempotency-Key");
     }
     Response::from_parts(parts, Body::from(body))

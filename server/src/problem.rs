@@ -126,8 +126,9 @@ impl From<mercato_engine::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The status and the problem document's JSON text.
+    pub(crate) fn to_status_and_body(&self) -> (StatusCode, String) {
         let (status, title) = status_and_title(self.code);
         let mut body = json!({
             "type": format!("urn:mercato:problem:{}", self.code),
@@ -137,19 +138,34 @@ impl IntoResponse for ApiError {
             "code": self.code,
         });
         if let Value::Object(map) = &mut body {
-            for (name, value) in self.members {
-                map.entry(name).or_insert(value);
+            for (name, value) in &self.members {
+                map.entry(name.clone()).or_insert_with(|| value.clone());
             }
         }
-        let mut response = (status, body.to_string()).into_response();
+        (status, body.to_string())
+    }
+}
+
+/// The content type of every error answer.
+pub(crate) const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// Headers every answer with this status carries.
+pub(crate) fn add_status_headers(status: StatusCode, headers: &mut axum::http::HeaderMap) {
+    if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.to_status_and_body();
+        let mut response = (status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-        }
+        add_status_headers(status, headers);
         response
     }
 }

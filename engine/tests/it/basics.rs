@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mercato_engine::{
     BatchReport, Durability, Engine, Error, Event, ManualClock, NewProduct, ProductId,
-    ProductPatch, ReservationStatus, WriterObserver,
+    ProductPatch, ReservationStatus, Write, WriterObserver,
 };
 
 use crate::support::{START, check_log_matches_stock, config, open, order, product, request};
@@ -572,4 +572,37 @@ fn idempotency_records_are_durable_and_expire() {
         engine.idempotency_record("k1").unwrap(),
         Some(b"again".to_vec())
     );
+}
+
+#[test]
+fn a_write_can_save_its_idempotency_record_in_its_own_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &ManualClock::new(START));
+    engine.create_product(product(1, 5)).wait().unwrap();
+    let day = Duration::from_secs(86_400);
+    let outcome = |result: &Result<mercato_engine::Reserved, Error>| {
+        Some(
+            match result {
+                Ok(held) => format!("held {}", held.reservation.items[0].quantity),
+                Err(error) => format!("refused {}", error.code()),
+            }
+            .into_bytes(),
+        )
+    };
+    let write = Write::reserve(request(order(1), &[(1, 2)])).remember("k1", day, outcome);
+    engine.write(write).wait().unwrap();
+    assert_eq!(
+        engine.idempotency_record("k1").unwrap(),
+        Some(b"held 2".to_vec())
+    );
+    // A refused write's answer is remembered too; a None render saves nothing.
+    let write = Write::reserve(request(order(2), &[(1, 9)])).remember("k2", day, outcome);
+    assert!(engine.write(write).wait().is_err());
+    assert_eq!(
+        engine.idempotency_record("k2").unwrap(),
+        Some(b"refused insufficient_stock".to_vec())
+    );
+    let write = Write::set_stock(ProductId(1), 7).remember("k3", day, |_| None);
+    assert_eq!(engine.write(write).wait().unwrap().on_hand, 7);
+    assert_eq!(engine.idempotency_record("k3").unwrap(), None);
 }

@@ -1,14 +1,17 @@
 //! Fault test: the disk fails under the writer. The failed batch is answered
-//! with errors and applied nowhere, the engine refuses writes and says it is
-//! unhealthy (fail-stop: after a failed sync nothing is known about what
-//! reached the disk), and reopening recovers every acknowledged write.
+//! with errors, the engine refuses writes and says it is unhealthy
+//! (fail-stop), and reopening recovers every acknowledged write. The failed
+//! batch itself has an unknown outcome, as any write whose sync failed: its
+//! pages may have reached the file anyway. What must hold is that it is
+//! there whole or not at all, its idempotency record included.
 
 use std::fs::OpenOptions;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use mercato_engine::{
-    DATABASE_FILE_NAME, Engine, Error, FileBackend, ManualClock, ProductId, StorageBackend,
+    DATABASE_FILE_NAME, Engine, Error, FileBackend, ManualClock, ProductId, StorageBackend, Write,
 };
 
 use crate::support::{START, check_log_matches_stock, config, open, order, product, request};
@@ -64,11 +67,15 @@ fn a_failed_sync_fails_its_batch_and_stops_writes_until_reopened() {
     flaky.storage_backend = Some(disk.clone());
     let engine = Engine::open(flaky).unwrap();
     engine.create_product(product(1, 100)).wait().unwrap();
-    engine.reserve(request(order(1), &[(1, 5)])).wait().unwrap();
+    let remembered = |_: &Result<_, Error>| Some(b"answer".to_vec());
+    let hour = Duration::from_secs(3_600);
+    let first = Write::reserve(request(order(1), &[(1, 5)])).remember("key-1", hour, remembered);
+    engine.write(first).wait().unwrap();
     assert!(engine.is_healthy());
 
     disk.failing.store(true, Ordering::SeqCst);
-    let failed = engine.reserve(request(order(2), &[(1, 7)])).wait();
+    let second = Write::reserve(request(order(2), &[(1, 7)])).remember("key-2", hour, remembered);
+    let failed = engine.write(second).wait();
     assert!(matches!(failed, Err(Error::Storage(_))), "{failed:?}");
     assert!(!engine.is_healthy());
     disk.failing.store(false, Ordering::SeqCst);
@@ -89,12 +96,24 @@ fn a_failed_sync_fails_its_batch_and_stops_writes_until_reopened() {
         "acknowledged before the fault"
     );
     assert_eq!(
-        engine.reservation(order(2)).unwrap(),
-        None,
-        "the failed batch left nothing"
+        engine.idempotency_record("key-1").unwrap(),
+        Some(b"answer".to_vec())
     );
+    // The failed batch: whole or not at all, with its idempotency record.
+    let second = engine.reservation(order(2)).unwrap();
+    let second_record = engine.idempotency_record("key-2").unwrap();
+    assert_eq!(
+        second.is_some(),
+        second_record.is_some(),
+        "a write and its record go together"
+    );
+    let reserved = if second.is_some() { 12 } else { 5 };
+    assert_eq!(
+        engine.stock(ProductId(1)).unwrap().unwrap().reserved,
+        reserved
+    );
+    // Nothing sent after the fault was applied.
     assert_eq!(engine.reservation(order(3)).unwrap(), None);
-    assert_eq!(engine.stock(ProductId(1)).unwrap().unwrap().reserved, 5);
     check_log_matches_stock(&engine);
     engine.reserve(request(order(4), &[(1, 1)])).wait().unwrap();
 }

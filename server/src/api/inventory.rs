@@ -2,17 +2,21 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Json};
 use mercato_engine::{
-    OrderId, ProductId, Reservation, ReservationLine, ReserveRequest, Stock, Uuid,
+    Error, OrderId, ProductId, Reservation, ReservationLine, ReserveRequest, Reserved, Stock, Uuid,
+    Write,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::write::{Rendered, run_write};
 use crate::auth::Admin;
 use crate::extract::{ApiJson, ApiPath};
+use crate::idempotency::IdempotencyContext;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -150,13 +154,24 @@ pub(crate) async fn set_stock(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(product_id): ApiPath<u64>,
+    context: Option<Extension<IdempotencyContext>>,
     ApiJson(request): ApiJson<SetStock>,
-) -> Result<Json<StockBody>, ApiError> {
-    let stock = state
-        .engine
-        .set_stock(ProductId(product_id), request.on_hand)
-        .await?;
-    Ok(Json(stock.into()))
+) -> Response {
+    let write = Write::set_stock(ProductId(product_id), request.on_hand);
+    run_write(
+        &state,
+        context.map(|Extension(context)| context),
+        write,
+        render_stock,
+    )
+    .await
+}
+
+fn render_stock(outcome: &Result<Stock, Error>) -> Rendered {
+    match outcome {
+        Ok(stock) => Rendered::json(StatusCode::OK, &StockBody::from(*stock)),
+        Err(error) => Rendered::error(error),
+    }
 }
 
 /// Add a delta to a product's `on_hand`.
@@ -173,13 +188,17 @@ pub(crate) async fn adjust_stock(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(product_id): ApiPath<u64>,
+    context: Option<Extension<IdempotencyContext>>,
     ApiJson(request): ApiJson<AdjustStock>,
-) -> Result<Json<StockBody>, ApiError> {
-    let stock = state
-        .engine
-        .adjust_stock(ProductId(product_id), request.delta)
-        .await?;
-    Ok(Json(stock.into()))
+) -> Response {
+    let write = Write::adjust_stock(ProductId(product_id), request.delta);
+    run_write(
+        &state,
+        context.map(|Extension(context)| context),
+        write,
+        render_stock,
+    )
+    .await
 }
 
 /// Reserve stock for an order: all lines or none.
@@ -196,8 +215,9 @@ pub(crate) async fn adjust_stock(
 pub(crate) async fn reserve(
     State(state): State<AppState>,
     _admin: Admin,
+    context: Option<Extension<IdempotencyContext>>,
     ApiJson(request): ApiJson<Reserve>,
-) -> Result<(StatusCode, Json<ReservationBody>), ApiError> {
+) -> Response {
     let request = ReserveRequest {
         order_id: OrderId(request.order_id),
         items: request
@@ -210,13 +230,37 @@ pub(crate) async fn reserve(
             .collect(),
         ttl: request.ttl_seconds.map(Duration::from_secs),
     };
-    let reserved = state.engine.reserve(request).await?;
-    let status = if reserved.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(reserved.reservation.into())))
+    let write = Write::reserve(request);
+    run_write(
+        &state,
+        context.map(|Extension(context)| context),
+        write,
+        render_reserved,
+    )
+    .await
+}
+
+fn render_reserved(outcome: &Result<Reserved, Error>) -> Rendered {
+    match outcome {
+        Ok(reserved) => {
+            let status = if reserved.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Rendered::json(status, &ReservationBody::from(reserved.reservation.clone()))
+        }
+        Err(error) => Rendered::error(error),
+    }
+}
+
+fn render_reservation(outcome: &Result<Reservation, Error>) -> Rendered {
+    match outcome {
+        Ok(reservation) => {
+            Rendered::json(StatusCode::OK, &ReservationBody::from(reservation.clone()))
+        }
+        Err(error) => Rendered::error(error),
+    }
 }
 
 /// Commit an order's reservation: the stock leaves `on_hand`.
@@ -230,13 +274,17 @@ pub(crate) async fn reserve(
 pub(crate) async fn commit(
     State(state): State<AppState>,
     _admin: Admin,
+    context: Option<Extension<IdempotencyContext>>,
     ApiJson(request): ApiJson<OrderRef>,
-) -> Result<Json<ReservationBody>, ApiError> {
-    let reservation = state
-        .engine
-        .commit_reservation(OrderId(request.order_id))
-        .await?;
-    Ok(Json(reservation.into()))
+) -> Response {
+    let write = Write::commit_reservation(OrderId(request.order_id));
+    run_write(
+        &state,
+        context.map(|Extension(context)| context),
+        write,
+        render_reservation,
+    )
+    .await
 }
 
 /// Release an order's reservation: the stock is available again.
@@ -250,13 +298,17 @@ pub(crate) async fn commit(
 pub(crate) async fn release(
     State(state): State<AppState>,
     _admin: Admin,
+    context: Option<Extension<IdempotencyContext>>,
     ApiJson(request): ApiJson<OrderRef>,
-) -> Result<Json<ReservationBody>, ApiError> {
-    let reservation = state
-        .engine
-        .release_reservation(OrderId(request.order_id))
-        .await?;
-    Ok(Json(reservation.into()))
+) -> Response {
+    let write = Write::release_reservation(OrderId(request.order_id));
+    run_write(
+        &state,
+        context.map(|Extension(context)| context),
+        write,
+        render_reservation,
+    )
+    .await
 }
 
 /// Read an order's reservation.

@@ -6,6 +6,7 @@ pub(crate) mod health;
 pub(crate) mod inventory;
 pub(crate) mod products;
 pub(crate) mod tokens;
+pub(crate) mod write;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -2,17 +2,22 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
+use axum::{Extension, Json};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use mercato_engine::{Decimal, NewProduct, PAGE_LIMIT_MAX, Product, ProductId, ProductPatch};
+use mercato_engine::{
+    Decimal, Error, NewProduct, PAGE_LIMIT_MAX, Product, ProductId, ProductPatch, Write,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::write::{Rendered, run_write};
 use crate::auth::Admin;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::idempotency::IdempotencyContext;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -151,27 +156,36 @@ fn decode_cursor(cursor: &str) -> Result<ProductId, ApiError> {
 pub(crate) async fn create_product(
     State(state): State<AppState>,
     _admin: Admin,
+    context: Option<Extension<IdempotencyContext>>,
     ApiJson(request): ApiJson<CreateProduct>,
-) -> Result<(StatusCode, Json<ProductBody>), ApiError> {
+) -> Result<Response, ApiError> {
     if request.id == Some(0) {
         return Err(ApiError::invalid("id", "must be at least 1"));
     }
-    let product = state
-        .engine
-        .create_product(NewProduct {
-            id: request.id.map(ProductId),
-            sku: request.sku,
-            name: request.name,
-            description: request.description,
-            category: request.category,
-            brand: request.brand,
-            price: request.price,
-            attributes: request.attributes.unwrap_or_default(),
-            low_stock_threshold: request.low_stock_threshold,
-            on_hand: 0,
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(product.into())))
+    let write = Write::create_product(NewProduct {
+        id: request.id.map(ProductId),
+        sku: request.sku,
+        name: request.name,
+        description: request.description,
+        category: request.category,
+        brand: request.brand,
+        price: request.price,
+        attributes: request.attributes.unwrap_or_default(),
+        low_stock_threshold: request.low_stock_threshold,
+        on_hand: 0,
+    });
+    let context = context.map(|Extension(context)| context);
+    Ok(run_write(&state, context, write, |outcome| {
+        render_product(outcome, StatusCode::CREATED)
+    })
+    .await)
+}
+
+fn render_product(outcome: &Result<Product, Error>, status: StatusCode) -> Rendered {
+    match outcome {
+        Ok(product) => Rendered::json(status, &ProductBody::from(product.clone())),
+        Err(error) => Rendered::error(error),
+    }
 }
 
 /// Read a product.
@@ -230,8 +244,9 @@ pub(crate) async fn update_product(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(id): ApiPath<u64>,
+    context: Option<Extension<IdempotencyContext>>,
     ApiJson(request): ApiJson<UpdateProduct>,
-) -> Result<Json<ProductBody>, ApiError> {
+) -> Response {
     let patch = ProductPatch {
         sku: request.sku,
         name: request.name,
@@ -242,8 +257,12 @@ pub(crate) async fn update_product(
         attributes: request.attributes,
         low_stock_threshold: request.low_stock_threshold,
     };
-    let product = state.engine.update_product(ProductId(id), patch).await?;
-    Ok(Json(product.into()))
+    let write = Write::update_product(ProductId(id), patch);
+    let context = context.map(|Extension(context)| context);
+    run_write(&state, context, write, |outcome| {
+        render_product(outcome, StatusCode::OK)
+    })
+    .await
 }
 
 /// Archive a product: no longer listed, searchable or orderable.
@@ -260,7 +279,13 @@ pub(crate) async fn archive_product(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(id): ApiPath<u64>,
-) -> Result<StatusCode, ApiError> {
-    state.engine.archive_product(ProductId(id)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    context: Option<Extension<IdempotencyContext>>,
+) -> Response {
+    let write = Write::archive_product(ProductId(id));
+    let context = context.map(|Extension(context)| context);
+    run_write(&state, context, write, |outcome| match outcome {
+        Ok(()) => Rendered::empty(StatusCode::NO_CONTENT),
+        Err(error) => Rendered::error(error),
+    })
+    .await
 }

@@ -1052,3 +1052,65 @@ async fn rate_limiting_answers_429_when_enabled() {
     assert_problem(limited, 429, "rate_limited");
     assert!(limited.headers.contains_key(header::RETRY_AFTER));
 }
+
+#[tokio::test]
+async fn a_keyed_adjustment_applies_once_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = [("idempotency-key", "restock-7")];
+    let adjust = json!({"delta": 5});
+    let first = {
+        let server = server(dir.path());
+        product(&server, 1, 10).await;
+        let first = server
+            .send(request(
+                "POST",
+                "/api/v1/inventory/1/adjust",
+                Some(ADMIN),
+                Some(adjust.clone()),
+                &key,
+            ))
+            .await;
+        assert_eq!(first.status, 200, "{}", first.text);
+        assert_eq!(first.body["on_hand"], 15);
+        // A refused adjustment is an answer too, and is replayed as such.
+        let refused_key = [("idempotency-key", "too-much")];
+        let too_much = json!({"delta": -100});
+        let refused = server
+            .send(request(
+                "POST",
+                "/api/v1/inventory/1/adjust",
+                Some(ADMIN),
+                Some(too_much.clone()),
+                &refused_key,
+            ))
+            .await;
+        assert_problem(&refused, 409, "invalid_state");
+        let again = server
+            .send(request(
+                "POST",
+                "/api/v1/inventory/1/adjust",
+                Some(ADMIN),
+                Some(too_much),
+                &refused_key,
+            ))
+            .await;
+        assert_eq!((again.status, &again.body), (refused.status, &refused.body));
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        server.state.engine.shutdown();
+        first
+    };
+    let server = server(dir.path());
+    let replay = server
+        .send(request(
+            "POST",
+            "/api/v1/inventory/1/adjust",
+            Some(ADMIN),
+            Some(adjust),
+            &key,
+        ))
+        .await;
+    assert_eq!((replay.status, &replay.body), (first.status, &first.body));
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    let stock = server.call("GET", "/api/v1/inventory/1", None, None).await;
+    assert_eq!(stock.body["on_hand"], 15, "applied once");
+}
