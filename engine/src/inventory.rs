@@ -18,6 +18,11 @@ pub const RESERVATION_QUANTITY_MAX: u64 = 1_000_000;
 /// The most units a product may have on hand.
 pub const ON_HAND_MAX: u64 = 1_000_000_000_000;
 
+// A full reservation (every line at its maximum) fits in what a product may
+// hold, and summing a reservation's lines cannot overflow.
+const _: () = assert!(RESERVATION_QUANTITY_MAX <= ON_HAND_MAX);
+const _: () = assert!((RESERVATION_LINES_MAX as u64) * RESERVATION_QUANTITY_MAX < u64::MAX / 2);
+
 /// A product's stock figures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stock {

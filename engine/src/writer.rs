@@ -1105,9 +1105,7 @@ impl Writer {
         tables.consumer_positions()?.insert(consumer, seq)?;
         Ok(())
     }
-}
 
-impl Writer {
     fn save_idempotency(
         &mut self,
         tables: &mut Tables<'_>,
