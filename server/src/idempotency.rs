@@ -108,10 +108,10 @@ pub(crate) async fn idempotency(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
+    let path = request.uri().path();
     if request.method() != Method::POST
         || !path.starts_with("/api/v1/")
-        || EXEMPT_PATHS.contains(&path.as_str())
+        || EXEMPT_PATHS.contains(&path)
     {
         return next.run(request).await;
     }
@@ -149,7 +149,7 @@ pub(crate) async fn idempotency(
     let target = parts
         .uri
         .path_and_query()
-        .map_or(path.as_str(), |target| target.as_str());
+        .map_or(parts.uri.path(), |target| target.as_str());
     let fingerprint = digest(&[parts.method.as_str().as_bytes(), target.as_bytes(), &body]);
 
     let _in_flight = {

@@ -158,20 +158,11 @@ pub(crate) async fn set_stock(
     ApiJson(request): ApiJson<SetStock>,
 ) -> Response {
     let write = Write::set_stock(ProductId(product_id), request.on_hand);
-    run_write(
-        &state,
-        context.map(|Extension(context)| context),
-        write,
-        render_stock,
-    )
-    .await
+    run_write(&state, context, write, render_stock).await
 }
 
 fn render_stock(outcome: &Result<Stock, Error>) -> Rendered {
-    match outcome {
-        Ok(stock) => Rendered::json(StatusCode::OK, &StockBody::from(*stock)),
-        Err(error) => Rendered::error(error),
-    }
+    Rendered::outcome(outcome, StatusCode::OK, |stock| StockBody::from(*stock))
 }
 
 /// Add a delta to a product's `on_hand`.
@@ -192,13 +183,7 @@ pub(crate) async fn adjust_stock(
     ApiJson(request): ApiJson<AdjustStock>,
 ) -> Response {
     let write = Write::adjust_stock(ProductId(product_id), request.delta);
-    run_write(
-        &state,
-        context.map(|Extension(context)| context),
-        write,
-        render_stock,
-    )
-    .await
+    run_write(&state, context, write, render_stock).await
 }
 
 /// Reserve stock for an order: all lines or none.
@@ -231,36 +216,23 @@ pub(crate) async fn reserve(
         ttl: request.ttl_seconds.map(Duration::from_secs),
     };
     let write = Write::reserve(request);
-    run_write(
-        &state,
-        context.map(|Extension(context)| context),
-        write,
-        render_reserved,
-    )
-    .await
+    run_write(&state, context, write, render_reserved).await
 }
 
 fn render_reserved(outcome: &Result<Reserved, Error>) -> Rendered {
-    match outcome {
-        Ok(reserved) => {
-            let status = if reserved.created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Rendered::json(status, &ReservationBody::from(reserved.reservation.clone()))
-        }
-        Err(error) => Rendered::error(error),
-    }
+    let status = match outcome {
+        Ok(reserved) if !reserved.created => StatusCode::OK,
+        _ => StatusCode::CREATED,
+    };
+    Rendered::outcome(outcome, status, |reserved| {
+        ReservationBody::from(reserved.reservation.clone())
+    })
 }
 
 fn render_reservation(outcome: &Result<Reservation, Error>) -> Rendered {
-    match outcome {
-        Ok(reservation) => {
-            Rendered::json(StatusCode::OK, &ReservationBody::from(reservation.clone()))
-        }
-        Err(error) => Rendered::error(error),
-    }
+    Rendered::outcome(outcome, StatusCode::OK, |reservation| {
+        ReservationBody::from(reservation.clone())
+    })
 }
 
 /// Commit an order's reservation: the stock leaves `on_hand`.
@@ -278,13 +250,7 @@ pub(crate) async fn commit(
     ApiJson(request): ApiJson<OrderRef>,
 ) -> Response {
     let write = Write::commit_reservation(OrderId(request.order_id));
-    run_write(
-        &state,
-        context.map(|Extension(context)| context),
-        write,
-        render_reservation,
-    )
-    .await
+    run_write(&state, context, write, render_reservation).await
 }
 
 /// Release an order's reservation: the stock is available again.
@@ -302,13 +268,7 @@ pub(crate) async fn release(
     ApiJson(request): ApiJson<OrderRef>,
 ) -> Response {
     let write = Write::release_reservation(OrderId(request.order_id));
-    run_write(
-        &state,
-        context.map(|Extension(context)| context),
-        write,
-        render_reservation,
-    )
-    .await
+    run_write(&state, context, write, render_reservation).await
 }
 
 /// Read an order's reservation.

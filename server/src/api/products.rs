@@ -174,7 +174,6 @@ pub(crate) async fn create_product(
         low_stock_threshold: request.low_stock_threshold,
         on_hand: 0,
     });
-    let context = context.map(|Extension(context)| context);
     Ok(run_write(&state, context, write, |outcome| {
         render_product(outcome, StatusCode::CREATED)
     })
@@ -182,10 +181,9 @@ pub(crate) async fn create_product(
 }
 
 fn render_product(outcome: &Result<Product, Error>, status: StatusCode) -> Rendered {
-    match outcome {
-        Ok(product) => Rendered::json(status, &ProductBody::from(product.clone())),
-        Err(error) => Rendered::error(error),
-    }
+    Rendered::outcome(outcome, status, |product| {
+        ProductBody::from(product.clone())
+    })
 }
 
 /// Read a product.
@@ -258,7 +256,6 @@ pub(crate) async fn update_product(
         low_stock_threshold: request.low_stock_threshold,
     };
     let write = Write::update_product(ProductId(id), patch);
-    let context = context.map(|Extension(context)| context);
     run_write(&state, context, write, |outcome| {
         render_product(outcome, StatusCode::OK)
     })
@@ -282,7 +279,6 @@ pub(crate) async fn archive_product(
     context: Option<Extension<IdempotencyContext>>,
 ) -> Response {
     let write = Write::archive_product(ProductId(id));
-    let context = context.map(|Extension(context)| context);
     run_write(&state, context, write, |outcome| match outcome {
         Ok(()) => Rendered::empty(StatusCode::NO_CONTENT),
         Err(error) => Rendered::error(error),

@@ -3,6 +3,7 @@
 //! request carries an `Idempotency-Key`, the engine stores that same answer
 //! in the write's own transaction. A crash then keeps both or neither.
 
+use axum::Extension;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,18 @@ impl Rendered {
             status,
             content_type: Some("application/json"),
             body: serde_json::to_vec(body).expect("answers serialize"),
+        }
+    }
+
+    /// `status` with `body(value)` on success, the problem document on error.
+    pub(crate) fn outcome<T, B: Serialize>(
+        outcome: &Result<T, Error>,
+        status: StatusCode,
+        body: impl FnOnce(&T) -> B,
+    ) -> Rendered {
+        match outcome {
+            Ok(value) => Rendered::json(status, &body(value)),
+            Err(error) => Rendered::error(error),
         }
     }
 
@@ -67,23 +80,25 @@ impl Rendered {
 /// transaction, and the middleware leaves it alone.
 pub(crate) async fn run_write<T: Send + 'static>(
     state: &AppState,
-    context: Option<IdempotencyContext>,
+    context: Option<Extension<IdempotencyContext>>,
     write: Write<T>,
     render: fn(&Result<T, Error>) -> Rendered,
 ) -> Response {
     let remembered = context.is_some();
     let write = match context {
-        Some(context) => write.remember(context.storage_key, IDEMPOTENCY_TTL, move |outcome| {
-            let rendered = render(outcome);
-            (!rendered.status.is_server_error()).then(|| {
-                stored_answer(
-                    &context.fingerprint,
-                    rendered.status,
-                    rendered.content_type,
-                    &rendered.body,
-                )
+        Some(Extension(context)) => {
+            write.remember(context.storage_key, IDEMPOTENCY_TTL, move |outcome| {
+                let rendered = render(outcome);
+                (!rendered.status.is_server_error()).then(|| {
+                    stored_answer(
+                        &context.fingerprint,
+                        rendered.status,
+                        rendered.content_type,
+                        &rendered.body,
+                    )
+                })
             })
-        }),
+        }
         None => write,
     };
     let outcome = state.engine.write(write).await;
