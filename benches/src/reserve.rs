@@ -76,6 +76,12 @@ pub(crate) struct ServerFigures {
     pub(crate) syncs_per_s: Option<f64>,
     /// Time in redb's commit (sync included), on average.
     pub(crate) commit_ms_mean: Option<f64>,
+    /// Syncs of the write-ahead log per second (immediate durability).
+    pub(crate) log_syncs_per_s: Option<f64>,
+    /// Commands made durable per log sync, on average.
+    pub(crate) log_sync_commands_mean: Option<f64>,
+    /// Time to append to the log and sync it, on average.
+    pub(crate) log_sync_ms_mean: Option<f64>,
     /// Server CPU time (all threads) per 201-answered reservation.
     pub(crate) cpu_us_per_reservation: Option<f64>,
     /// Server CPU use over the measurement, in cores.
@@ -209,6 +215,16 @@ impl Snapshot {
                 ));
             }
             figures.syncs_per_s = Some(round3((end.syncs - start.syncs) / seconds));
+            let log_syncs = end.log_syncs - start.log_syncs;
+            if log_syncs > 0.0 {
+                figures.log_syncs_per_s = Some(round3(log_syncs / seconds));
+                figures.log_sync_commands_mean = Some(round3(
+                    (end.log_sync_commands - start.log_sync_commands) / log_syncs,
+                ));
+                figures.log_sync_ms_mean = Some(round3(
+                    (end.log_sync_seconds - start.log_sync_seconds) * 1000.0 / log_syncs,
+                ));
+            }
             let commits = end.commits - start.commits;
             if commits > 0.0 {
                 figures.commit_ms_mean = Some(round3(
@@ -235,6 +251,9 @@ struct WriterMetrics {
     syncs: f64,
     commits: f64,
     commit_seconds: f64,
+    log_syncs: f64,
+    log_sync_commands: f64,
+    log_sync_seconds: f64,
 }
 
 impl WriterMetrics {
@@ -267,6 +286,9 @@ impl WriterMetrics {
                 "mercato_writer_syncs_total" => &mut metrics.syncs,
                 "mercato_writer_commit_duration_seconds_count" => &mut metrics.commits,
                 "mercato_writer_commit_duration_seconds_sum" => &mut metrics.commit_seconds,
+                "mercato_log_sync_duration_seconds_count" => &mut metrics.log_syncs,
+                "mercato_log_sync_duration_seconds_sum" => &mut metrics.log_sync_seconds,
+                "mercato_log_sync_commands_sum" => &mut metrics.log_sync_commands,
                 _ => continue,
             };
             *slot += value;
@@ -343,6 +365,14 @@ pub(crate) fn print_report(report: &ReserveReport, plan: &LoadPlan) {
         show(server.cpu_us_per_reservation, 1),
         show(server.cpu_cores, 2),
     );
+    if server.log_syncs_per_s.is_some() {
+        println!(
+            "log        {} syncs/s, {} commands/sync, {} ms/sync",
+            show(server.log_syncs_per_s, 0),
+            show(server.log_sync_commands_mean, 1),
+            show(server.log_sync_ms_mean, 3),
+        );
+    }
     println!(
         "client     {} us CPU/request",
         show(report.client_cpu_us_per_request, 1)
@@ -376,7 +406,10 @@ mod tests {
                     mercato_writer_batch_commands_bucket{le=\"1.0\"} 0\n\
                     mercato_writer_syncs_total 12\n\
                     mercato_writer_commit_duration_seconds_sum 0.5\n\
-                    mercato_writer_commit_duration_seconds_count 12\n";
+                    mercato_writer_commit_duration_seconds_count 12\n\
+                    mercato_log_sync_commands_sum 280.0\n\
+                    mercato_log_sync_duration_seconds_sum 0.25\n\
+                    mercato_log_sync_duration_seconds_count 9\n";
         let metrics = WriterMetrics::parse(text).unwrap();
         assert_eq!(
             metrics,
@@ -386,6 +419,9 @@ mod tests {
                 syncs: 12.0,
                 commits: 12.0,
                 commit_seconds: 0.5,
+                log_syncs: 9.0,
+                log_sync_commands: 280.0,
+                log_sync_seconds: 0.25,
             }
         );
         assert!(WriterMetrics::parse("other 1\n").is_none());

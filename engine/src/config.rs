@@ -14,6 +14,11 @@ use crate::observer::WriterObserver;
 pub enum Durability {
     /// Every answer is sent only after its batch is synced to disk. A write
     /// whose success was reported survives any crash. The default.
+    ///
+    /// The sync is of a write-ahead log next to the store, made by a thread
+    /// of its own while the writer applies the next batch; the store itself
+    /// is synced at each checkpoint (see
+    /// [`EngineConfig::checkpoint_interval`]).
     Immediate,
     /// Batches are committed without a sync, and the disk is synced at most
     /// every `sync_interval` (and whenever the writer goes idle). A crash may
@@ -49,7 +54,9 @@ pub struct EngineConfig {
     /// answered at once with [`Error::Overloaded`](crate::Error::Overloaded).
     /// Default: 65,536.
     pub queue_max: usize,
-    /// The most commands applied in one write transaction. Default: 8,192.
+    /// The most commands applied in one write transaction, and with
+    /// immediate durability the most made durable by one sync of the log.
+    /// Default: 8,192.
     pub batch_max: usize,
     /// The time-to-live of a reservation that does not name one. Default: 900 s.
     pub reservation_ttl_default: Duration,
@@ -62,6 +69,11 @@ pub struct EngineConfig {
     /// The most reservations expired in one batch; the rest follow in the
     /// next batches. Default: 4,096.
     pub expiries_per_batch_max: usize,
+    /// With immediate durability, how often the store is synced so that the
+    /// write-ahead log can start afresh (also when it reaches 64 MiB). A
+    /// longer interval means fewer store syncs and a longer replay after a
+    /// crash. Default: 1 s.
+    pub checkpoint_interval: Duration,
     /// Bytes of page cache for redb. Default: 256 MiB.
     pub cache_size_bytes: usize,
     /// Where time comes from. Default: [`SystemClock`].
@@ -88,6 +100,7 @@ impl EngineConfig {
             reservation_ttl_max: Duration::from_secs(86_400),
             tick_interval: Duration::from_millis(100),
             expiries_per_batch_max: 4_096,
+            checkpoint_interval: Duration::from_secs(1),
             cache_size_bytes: 256 << 20,
             clock: Arc::new(SystemClock),
             observer: None,
@@ -122,6 +135,10 @@ impl EngineConfig {
         if self.expiries_per_batch_max == 0 {
             return invalid("expiries_per_batch_max", "must be at least 1");
         }
+        if self.checkpoint_interval.is_zero() || self.checkpoint_interval > Duration::from_secs(60)
+        {
+            return invalid("checkpoint_interval", "must be between 1 ms and 60 s");
+        }
         if let Durability::Periodic { sync_interval } = self.durability
             && (sync_interval.is_zero() || sync_interval > Duration::from_secs(60))
         {
@@ -143,6 +160,7 @@ impl fmt::Debug for EngineConfig {
             .field("reservation_ttl_max", &self.reservation_ttl_max)
             .field("tick_interval", &self.tick_interval)
             .field("expiries_per_batch_max", &self.expiries_per_batch_max)
+            .field("checkpoint_interval", &self.checkpoint_interval)
             .field("cache_size_bytes", &self.cache_size_bytes)
             .finish_non_exhaustive()
     }

@@ -19,13 +19,14 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::{oneshot, watch};
 
 use crate::catalog::{NewProduct, Page, Product, ProductPatch};
-use crate::config::EngineConfig;
+use crate::config::{Durability, EngineConfig};
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::ids::{OrderId, ProductId};
 use crate::inventory::{Reservation, ReserveRequest, Reserved, Stock};
 use crate::storage::{self, StoredProduct};
 use crate::subscription::Subscription;
+use crate::wal;
 use crate::writer::{self, Command, Writer, WriterState};
 
 /// The file inside the data directory that holds the store.
@@ -44,6 +45,8 @@ pub struct Engine {
 struct Inner {
     db: Arc<Database>,
     healthy: Arc<AtomicBool>,
+    /// Set by the log thread while the write-ahead log is failed.
+    log_failed: Arc<AtomicBool>,
     commands: Sender<Command>,
     head: watch::Receiver<u64>,
     config: EngineConfig,
@@ -132,17 +135,33 @@ impl Engine {
             other => Error::Storage(format!("cannot open {}: {other}", path.display())),
         })?;
         initialize(&db, &config.currency)?;
+        let last_lsn = wal::recover(&db, &config.data_dir)?;
         let db = Arc::new(db);
         let state = WriterState::load(&db)?;
         let (head_sender, head) = watch::channel(state.last_seq());
+        let head_sender = Arc::new(head_sender);
         let (commands, receiver) = crossbeam_channel::bounded(config.queue_max);
         let healthy = Arc::new(AtomicBool::new(true));
+        let log_failed = Arc::new(AtomicBool::new(false));
+        let log = match config.durability {
+            Durability::Immediate => Some(wal::start(
+                &config.data_dir,
+                last_lsn + 1,
+                config.batch_max,
+                head_sender.clone(),
+                log_failed.clone(),
+                config.observer.clone(),
+            )?),
+            Durability::Periodic { .. } => None,
+        };
         let writer = Writer::new(
             db.clone(),
             config.clone(),
             state,
             head_sender,
             healthy.clone(),
+            log,
+            last_lsn,
         );
         let handle = std::thread::Builder::new()
             .name("mercato-writer".to_owned())
@@ -152,6 +171,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 db,
                 healthy,
+                log_failed,
                 commands,
                 head,
                 config,
@@ -182,7 +202,7 @@ impl Engine {
     /// engine recovers from what is on disk, which holds every write that
     /// was acknowledged.
     pub fn is_healthy(&self) -> bool {
-        self.inner.healthy.load(Ordering::SeqCst)
+        self.inner.healthy.load(Ordering::SeqCst) && !self.inner.log_failed.load(Ordering::SeqCst)
     }
 
     /// Commands waiting for the writer now.
@@ -375,10 +395,16 @@ impl Engine {
     /// to 1..=[`PAGE_LIMIT_MAX`].
     pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventEnvelope>, Error> {
         let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        // Only events known to be durable: the writer may have applied
+        // later batches whose sync is still under way.
+        let head = self.last_event_seq();
+        if after >= head {
+            return Ok(Vec::new());
+        }
         let txn = self.inner.db.begin_read()?;
         let events = txn.open_table(storage::EVENTS)?;
         let mut items = Vec::with_capacity(limit);
-        for entry in events.range(after.saturating_add(1)..)?.take(limit) {
+        for entry in events.range(after + 1..=head)?.take(limit) {
             let (seq, bytes) = entry?;
             items.push(storage::decode_event(seq.value(), bytes.value())?);
         }

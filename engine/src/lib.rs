@@ -47,6 +47,7 @@ mod inventory;
 mod observer;
 mod storage;
 mod subscription;
+mod wal;
 mod writer;
 
 pub use catalog::{
@@ -66,7 +67,7 @@ pub use inventory::{
     ON_HAND_MAX, RESERVATION_LINES_MAX, RESERVATION_QUANTITY_MAX, Reservation, ReservationLine,
     ReservationStatus, ReserveRequest, Reserved, Stock,
 };
-pub use observer::{BatchReport, WriterObserver};
+pub use observer::{BatchReport, LogSyncReport, WriterObserver};
 pub use subscription::Subscription;
 
 /// Re-exported so embedders name the same versions the engine uses.

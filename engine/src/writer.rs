@@ -28,6 +28,7 @@ use crate::inventory::{
 };
 use crate::observer::BatchReport;
 use crate::storage::{self, StoredProduct};
+use crate::wal::{self, LogBuffer, LogItem, LogLink, Logged, TableId};
 
 /// The longest consumer name, in bytes.
 pub(crate) const CONSUMER_NAME_LENGTH_MAX: usize = 64;
@@ -135,13 +136,15 @@ impl Command {
 
 /// An answer held back until the batch's fate is known: called with `None`
 /// after a successful commit, with the batch's error after a failed one.
-type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
+pub(crate) type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
 
 /// The tables a batch writes, each opened on first use in the write
 /// transaction: redb flushes the root of every opened table at commit, so a
 /// batch of reservations should not pay for the catalog's tables.
 struct Tables<'txn> {
     txn: &'txn WriteTransaction,
+    /// The batch's log record, when it is written to the log.
+    log: Option<LogBuffer>,
     products: Option<Table<'txn, u64, &'static [u8]>>,
     products_by_category: Option<Table<'txn, (&'static str, u64), ()>>,
     stock: Option<Table<'txn, u64, &'static [u8]>>,
@@ -155,14 +158,18 @@ struct Tables<'txn> {
 
 /// One getter per table: opens it on first use.
 macro_rules! table_getters {
-    ($($name:ident: $definition:expr => $key:ty, $value:ty;)*) => {
+    ($($name:ident: $definition:expr => $key:ty, $value:ty, $id:ident;)*) => {
         impl<'txn> Tables<'txn> {
             $(
-                fn $name(&mut self) -> Result<&mut Table<'txn, $key, $value>, Error> {
+                fn $name(&mut self) -> Result<Logged<'_, 'txn, $key, $value>, Error> {
                     if self.$name.is_none() {
                         self.$name = Some(self.txn.open_table($definition)?);
                     }
-                    Ok(self.$name.as_mut().expect("opened above"))
+                    Ok(Logged {
+                        table: self.$name.as_mut().expect("opened above"),
+                        log: self.log.as_mut(),
+                        id: TableId::$id,
+                    })
                 }
             )*
         }
@@ -170,21 +177,22 @@ macro_rules! table_getters {
 }
 
 table_getters! {
-    products: storage::PRODUCTS => u64, &'static [u8];
-    products_by_category: storage::PRODUCTS_BY_CATEGORY => (&'static str, u64), ();
-    stock: storage::STOCK => u64, &'static [u8];
-    reservations: storage::RESERVATIONS => u128, &'static [u8];
-    reservation_deadlines: storage::RESERVATION_DEADLINES => (u64, u128), ();
-    events: storage::EVENTS => u64, &'static [u8];
-    consumer_positions: storage::CONSUMER_POSITIONS => &'static str, u64;
-    idempotency: storage::IDEMPOTENCY => &'static str, &'static [u8];
-    idempotency_expiry: storage::IDEMPOTENCY_EXPIRY => (u64, &'static str), ();
+    products: storage::PRODUCTS => u64, &'static [u8], Products;
+    products_by_category: storage::PRODUCTS_BY_CATEGORY => (&'static str, u64), (), ProductsByCategory;
+    stock: storage::STOCK => u64, &'static [u8], Stock;
+    reservations: storage::RESERVATIONS => u128, &'static [u8], Reservations;
+    reservation_deadlines: storage::RESERVATION_DEADLINES => (u64, u128), (), ReservationDeadlines;
+    events: storage::EVENTS => u64, &'static [u8], Events;
+    consumer_positions: storage::CONSUMER_POSITIONS => &'static str, u64, ConsumerPositions;
+    idempotency: storage::IDEMPOTENCY => &'static str, &'static [u8], Idempotency;
+    idempotency_expiry: storage::IDEMPOTENCY_EXPIRY => (u64, &'static str), (), IdempotencyExpiry;
 }
 
 impl<'txn> Tables<'txn> {
-    fn new(txn: &'txn WriteTransaction) -> Tables<'txn> {
+    fn new(txn: &'txn WriteTransaction, log: Option<LogBuffer>) -> Tables<'txn> {
         Tables {
             txn,
+            log,
             products: None,
             products_by_category: None,
             stock: None,
@@ -265,16 +273,25 @@ pub(crate) struct Writer {
     config: EngineConfig,
     ids: IdSource,
     state: WriterState,
-    /// When the oldest commit not yet synced was made (periodic durability).
+    /// When the oldest commit not yet synced by redb was made: the next
+    /// sync (periodic durability) or checkpoint (immediate) is due from it.
     unsynced_since: Option<Instant>,
     /// The state on disk may differ from `state`: reload before the next batch.
     needs_reload: bool,
-    head: watch::Sender<u64>,
+    /// The event log's head, published once the events are durable: by the
+    /// writer itself with periodic durability, by the log thread otherwise.
+    head: Arc<watch::Sender<u64>>,
     /// True while the last batch committed; false after a failed one.
     healthy: Arc<AtomicBool>,
     /// When a batch or a reload last failed: an idle writer retries at most
     /// once per [`FAILURE_RETRY_INTERVAL`] after that.
     last_failure: Option<Instant>,
+    /// The write-ahead log (immediate durability).
+    log: Option<LogLink>,
+    /// The number of the last log record written.
+    last_lsn: u64,
+    /// Bytes logged since the last checkpoint.
+    log_bytes: usize,
 }
 
 /// How often an idle writer retries after a storage failure.
@@ -285,8 +302,10 @@ impl Writer {
         db: Arc<Database>,
         config: EngineConfig,
         state: WriterState,
-        head: watch::Sender<u64>,
+        head: Arc<watch::Sender<u64>>,
         healthy: Arc<AtomicBool>,
+        log: Option<LogLink>,
+        last_lsn: u64,
     ) -> Writer {
         Writer {
             db,
@@ -298,6 +317,9 @@ impl Writer {
             head,
             healthy,
             last_failure: None,
+            log,
+            last_lsn,
+            log_bytes: 0,
         }
     }
 
@@ -331,6 +353,9 @@ impl Writer {
         if self.unsynced_since.is_some() {
             self.apply_batch(Vec::new(), true);
         }
+        if let Some(log) = self.log.take() {
+            log.close();
+        }
         while let Ok(command) = commands.try_recv() {
             command.fail(Error::ShuttingDown);
         }
@@ -356,13 +381,26 @@ impl Writer {
         expiry_due || purge_due || self.sync_due()
     }
 
+    /// Whether the next commit should sync redb: periodic durability's
+    /// sync, or immediate durability's checkpoint of the log.
     fn sync_due(&self) -> bool {
-        match (self.config.durability, self.unsynced_since) {
-            (Durability::Periodic { sync_interval }, Some(since)) => {
-                since.elapsed() >= sync_interval
+        let interval = match self.config.durability {
+            Durability::Periodic { sync_interval } => sync_interval,
+            Durability::Immediate => {
+                if self.log_bytes >= wal::CHECKPOINT_BYTES || self.log_failed() {
+                    return true;
+                }
+                self.config.checkpoint_interval
             }
-            _ => false,
-        }
+        };
+        self.unsynced_since
+            .is_some_and(|since| since.elapsed() >= interval)
+    }
+
+    fn log_failed(&self) -> bool {
+        self.log
+            .as_ref()
+            .is_some_and(|log| log.failed.load(Ordering::SeqCst))
     }
 
     fn apply_batch(&mut self, commands: Vec<Command>, force_sync: bool) {
@@ -387,33 +425,58 @@ impl Writer {
             || commands
                 .iter()
                 .any(|command| matches!(command, Command::Flush { .. }));
-        let synced = match self.config.durability {
-            Durability::Immediate => true,
-            Durability::Periodic { .. } => force_sync || self.sync_due(),
-        };
+        let synced = force_sync || self.sync_due();
         let now = self.config.clock.now();
         let mut report = BatchReport {
             commands: commands.len(),
             synced,
             ..BatchReport::default()
         };
+        // A batch synced by redb needs no log record.
+        let log = (self.log.is_some() && !synced).then(LogBuffer::new);
         let mut answers = Vec::with_capacity(commands.len());
-        match self.write_batch(commands, now, synced, &mut answers, &mut report) {
-            Ok(()) => {
+        match self.write_batch(commands, now, synced, log, &mut answers, &mut report) {
+            Ok(log) => {
                 if synced {
                     self.unsynced_since = None;
                 } else {
                     self.unsynced_since.get_or_insert_with(Instant::now);
                 }
                 self.healthy.store(true, Ordering::SeqCst);
-                // Publish the new head before answering, so a caller that
-                // reads the log after its answer sees its own events.
-                self.head.send_replace(self.state.last_seq());
                 if let Some(observer) = &self.config.observer {
                     observer.batch_committed(&report);
                 }
-                for answer in answers {
-                    answer(None);
+                let Some(link) = &self.log else {
+                    // Publish the new head before answering, so a caller
+                    // that reads the log after its answer sees its own events.
+                    self.head.send_replace(self.state.last_seq());
+                    for answer in answers {
+                        answer(None);
+                    }
+                    return;
+                };
+                let record = log.and_then(|log| log.finish(self.last_lsn + 1));
+                if let Some(record) = &record {
+                    self.last_lsn += 1;
+                    self.log_bytes += record.len();
+                }
+                if synced {
+                    self.log_bytes = 0;
+                }
+                let item = LogItem {
+                    record,
+                    answers,
+                    commands: report.commands,
+                    head: self.state.last_seq(),
+                    checkpoint: synced.then_some(self.last_lsn),
+                };
+                if let Err(unsent) = link.items.send(item) {
+                    // The log thread is gone (it panicked): nothing more
+                    // becomes durable through it.
+                    let error = Error::Storage("the log thread stopped".to_owned());
+                    for answer in unsent.0.answers {
+                        answer(Some(&error));
+                    }
                 }
             }
             Err(error) => {
@@ -429,16 +492,18 @@ impl Writer {
         }
     }
 
-    /// Applies every command in one write transaction and commits. On error
-    /// nothing is committed and `answers` holds an answer for every command.
+    /// Applies every command in one write transaction and commits, returning
+    /// the batch's log record. On error nothing is committed and `answers`
+    /// holds an answer for every command.
     fn write_batch(
         &mut self,
         commands: Vec<Command>,
         now: Timestamp,
         synced: bool,
+        log: Option<LogBuffer>,
         answers: &mut Vec<Answer>,
         report: &mut BatchReport,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<LogBuffer>, Error> {
         let mut failure: Option<Error> = None;
         let txn = match self.begin(synced) {
             Ok(txn) => txn,
@@ -449,8 +514,8 @@ impl Writer {
                 return Err(error);
             }
         };
-        {
-            let mut tables = Tables::new(&txn);
+        let log = {
+            let mut tables = Tables::new(&txn, log);
             if let Err(error) = self.expire_due(&mut tables, now, report) {
                 failure = Some(error);
             }
@@ -473,7 +538,15 @@ impl Writer {
             {
                 failure = Some(error);
             }
-        }
+            if failure.is_none()
+                && synced
+                && self.log.is_some()
+                && let Err(error) = wal::save_durable_lsn(&txn, self.last_lsn)
+            {
+                failure = Some(error);
+            }
+            tables.log
+        };
         if let Some(error) = failure {
             if let Err(abort_error) = txn.abort() {
                 tracing::error!(error = %abort_error, "abort failed");
@@ -483,7 +556,7 @@ impl Writer {
         let started = Instant::now();
         txn.commit()?;
         report.commit_latency = started.elapsed();
-        Ok(())
+        Ok(log)
     }
 
     fn begin(&self, synced: bool) -> Result<WriteTransaction, Error> {

@@ -9,7 +9,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mercato_engine::{BatchReport, WriterObserver};
+use mercato_engine::{BatchReport, LogSyncReport, WriterObserver};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -47,6 +47,8 @@ pub struct Metrics {
     batch_commands: Histogram,
     commit_seconds: Histogram,
     syncs: Counter,
+    log_sync_commands: Histogram,
+    log_sync_seconds: Histogram,
     reservations: Family<OutcomeLabels, Counter>,
 }
 
@@ -71,6 +73,8 @@ impl Metrics {
         let batch_commands = Histogram::new(exponential_buckets(1.0, 2.0, 15));
         let commit_seconds = latency_histogram();
         let syncs = Counter::default();
+        let log_sync_commands = Histogram::new(exponential_buckets(1.0, 2.0, 15));
+        let log_sync_seconds = latency_histogram();
         let reservations = Family::<OutcomeLabels, Counter>::default();
         let mut registry = Registry::with_prefix("mercato");
         registry.register(
@@ -98,7 +102,21 @@ impl Metrics {
             "Time in redb's commit, sync included",
             commit_seconds.clone(),
         );
-        registry.register("writer_syncs", "Batches synced to disk", syncs.clone());
+        registry.register(
+            "writer_syncs",
+            "Commits that synced the store (checkpoints, or periodic syncs)",
+            syncs.clone(),
+        );
+        registry.register(
+            "log_sync_commands",
+            "Commands made durable per sync of the write-ahead log",
+            log_sync_commands.clone(),
+        );
+        registry.register(
+            "log_sync_duration_seconds",
+            "Time to append to the write-ahead log and sync it",
+            log_sync_seconds.clone(),
+        );
         registry.register(
             "reservations",
             "Reservations by outcome",
@@ -112,6 +130,8 @@ impl Metrics {
             batch_commands,
             commit_seconds,
             syncs,
+            log_sync_commands,
+            log_sync_seconds,
             reservations,
         }
     }
@@ -130,6 +150,11 @@ impl Metrics {
 }
 
 impl WriterObserver for Metrics {
+    fn log_synced(&self, report: &LogSyncReport) {
+        self.log_sync_commands.observe(report.commands as f64);
+        self.log_sync_seconds.observe(report.latency.as_secs_f64());
+    }
+
     fn batch_committed(&self, report: &BatchReport) {
         if report.commands > 0 {
             self.batch_commands.observe(report.commands as f64);

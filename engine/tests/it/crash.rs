@@ -31,7 +31,11 @@ fn crash_child() {
     let Ok(dir) = std::env::var(CHILD_DIR) else {
         return;
     };
-    let engine = Engine::open(EngineConfig::new(dir)).unwrap();
+    let mut config = EngineConfig::new(dir);
+    // Checkpoints (and new log segments) often, so kills land in every
+    // phase: between checkpoints, during one, around a segment's rotation.
+    config.checkpoint_interval = Duration::from_millis(20);
+    let engine = Engine::open(config).unwrap();
     if engine.is_empty().unwrap() {
         let products = (1..=PRODUCTS)
             .map(|id| NewProduct {
