@@ -40,4 +40,4 @@ pub use metrics::Metrics;
 pub use problem::ApiError;
 pub use sample::{SAMPLE_CATALOG, load_catalog, parse_catalog};
 pub use serve::{ServeError, ServerConfig, serve};
-pub use state::{AppState, Limits};
+pub use state::{AppState, Limits, SharedState};

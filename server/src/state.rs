@@ -10,18 +10,30 @@ use crate::auth::Auth;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimit;
 
-/// Shared state of the router. Cheap to clone.
+/// Shared state of the router. Cheap to clone: one reference count, since
+/// axum clones the state for every extractor and middleware of every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+/// What [`AppState`] holds.
+pub struct SharedState {
     /// The engine.
     pub engine: Engine,
-    pub(crate) auth: Arc<Auth>,
+    pub(crate) auth: Auth,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
-    pub(crate) rate_limit: Option<Arc<RateLimit>>,
-    pub(crate) ready: Arc<AtomicBool>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) ready: AtomicBool,
     /// Idempotency keys whose first request is still being handled.
-    pub(crate) idempotency_in_flight: Arc<Mutex<HashSet<String>>>,
+    pub(crate) idempotency_in_flight: Mutex<HashSet<String>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
 }
 
 /// Limits on requests.
@@ -46,17 +58,15 @@ impl AppState {
     /// State over an open engine. `metrics` should be the observer the
     /// engine was opened with, so writer figures show in `/metrics`.
     pub fn new(engine: Engine, auth: Auth, metrics: Arc<Metrics>, limits: Limits) -> AppState {
-        AppState {
+        AppState(Arc::new(SharedState {
             engine,
-            auth: Arc::new(auth),
+            auth,
             metrics,
-            rate_limit: limits
-                .rate_limit_per_second
-                .map(|rate| Arc::new(RateLimit::new(rate))),
+            rate_limit: limits.rate_limit_per_second.map(RateLimit::new),
             limits,
-            ready: Arc::new(AtomicBool::new(true)),
-            idempotency_in_flight: Arc::default(),
-        }
+            ready: AtomicBool::new(true),
+            idempotency_in_flight: Mutex::default(),
+        }))
     }
 
     /// Marks the server ready or not for `/readyz`.
