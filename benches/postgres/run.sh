@@ -14,7 +14,9 @@ WORKLOAD=uniform
 LINES=1
 MAXQTY=1
 THREADS=2
-PORT=55432
+# Below Linux's ephemeral range (32768-60999), so that no client socket of
+# an earlier benchmark (in TIME-WAIT) holds it.
+PORT=25432
 PORT_GIVEN=0
 JSON_OUT=""
 SAVE_LOGS=""
@@ -168,7 +170,12 @@ PG_MAJOR=$("$PG_BIN/postgres" --version | sed -E 's/.* ([0-9]+)(\.[0-9]+)?.*/\1/
 ((PG_MAJOR >= 13)) || die "PostgreSQL >= 13 is needed (gen_random_uuid, pgbench \\if), found $PG_MAJOR"
 
 # ---------------------------------------------------------------- port
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1; }
+# Busy: something listens there, or any socket (even a client's, in
+# TIME-WAIT) has it as its local port, which makes PostgreSQL's bind fail.
+port_busy() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1 && return 0
+    command -v ss >/dev/null 2>&1 && [[ -n $(ss -Htan "sport = :$1" 2>/dev/null) ]]
+}
 if port_busy "$PORT"; then
     ((PORT_GIVEN == 0)) || die "port $PORT on 127.0.0.1 is in use"
     found=0

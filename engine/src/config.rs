@@ -83,7 +83,10 @@ pub struct EngineConfig {
     /// Where the store's bytes live. Default (`None`): the file
     /// `data_dir/mercato.redb`. A backend keeps them elsewhere: redb's
     /// [`InMemoryBackend`](crate::InMemoryBackend) for throwaway stores,
-    /// or one of your own (tests inject faults this way).
+    /// or one of your own (tests inject faults this way). The write-ahead
+    /// log of immediate durability is always in `data_dir`: give a
+    /// throwaway store a throwaway `data_dir` (or periodic durability), or
+    /// a later open replays a log the new store cannot continue and fails.
     pub storage_backend: Option<Arc<dyn redb::StorageBackend>>,
 }
 

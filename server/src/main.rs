@@ -67,6 +67,11 @@ struct ServeArgs {
     /// With --durability periodic: the longest time between syncs.
     #[arg(long, env = "MERCATO_SYNC_INTERVAL_MS", default_value_t = 100)]
     sync_interval_ms: u64,
+    /// With --durability immediate: how often the store is synced so that
+    /// the write-ahead log starts afresh (longer: fewer syncs, longer replay
+    /// after a crash). At most 60000.
+    #[arg(long, env = "MERCATO_CHECKPOINT_INTERVAL_MS", default_value_t = 1_000)]
+    checkpoint_interval_ms: u64,
     /// Do not load the sample catalog into an empty store
     /// (MERCATO_EMPTY takes 1/0, true/false, yes/no, on/off).
     #[arg(long, env = "MERCATO_EMPTY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
@@ -113,9 +118,14 @@ fn serve(args: ServeArgs) -> ExitCode {
             EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    if args.sync_interval_ms == 0 || args.queue_max == 0 || args.body_limit_bytes == 0 {
+    if args.sync_interval_ms == 0
+        || args.checkpoint_interval_ms == 0
+        || args.queue_max == 0
+        || args.body_limit_bytes == 0
+    {
         eprintln!(
-            "error: --sync-interval-ms, --queue-max and --body-limit-bytes must be at least 1"
+            "error: --sync-interval-ms, --checkpoint-interval-ms, --queue-max and \
+             --body-limit-bytes must be at least 1"
         );
         return ExitCode::from(2);
     }
@@ -137,6 +147,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             rate_limit_per_second: args.rate_limit,
         },
         queue_max: args.queue_max,
+        checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

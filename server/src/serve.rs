@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use mercato_engine::{Durability, Engine, EngineConfig};
 use tokio::net::TcpListener;
@@ -35,6 +36,9 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// The writer's queue length.
     pub queue_max: usize,
+    /// With immediate durability, how often the store itself is synced so
+    /// the write-ahead log can start afresh.
+    pub checkpoint_interval: Duration,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -68,6 +72,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     engine_config.durability = config.durability;
     engine_config.currency = config.currency.clone();
     engine_config.queue_max = config.queue_max;
+    engine_config.checkpoint_interval = config.checkpoint_interval;
     engine_config.batch_max = engine_config.batch_max.min(config.queue_max);
     engine_config.observer = Some(metrics.clone());
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
