@@ -104,6 +104,8 @@ pub(crate) enum Command {
     },
     /// Expire what is due and sync to disk now.
     Flush { reply: Reply<()> },
+    /// Nothing: answered once every earlier batch is durable.
+    Barrier { reply: Reply<()> },
     /// Finish the batch in hand, sync, answer the rest `ShuttingDown`, exit.
     Shutdown,
 }
@@ -128,7 +130,8 @@ impl Command {
             Command::Commit { reply, .. } | Command::Release { reply, .. } => send(reply, error),
             Command::SavePosition { reply, .. }
             | Command::SaveIdempotency { reply, .. }
-            | Command::Flush { reply } => send(reply, error),
+            | Command::Flush { reply }
+            | Command::Barrier { reply } => send(reply, error),
             Command::Shutdown => {}
         }
     }
@@ -425,7 +428,7 @@ impl Writer {
             || commands
                 .iter()
                 .any(|command| matches!(command, Command::Flush { .. }));
-        let synced = force_sync || self.sync_due();
+        let mut synced = force_sync || self.sync_due();
         let now = self.config.clock.now();
         let mut report = BatchReport {
             commands: commands.len(),
@@ -435,7 +438,9 @@ impl Writer {
         // A batch synced by redb needs no log record.
         let log = (self.log.is_some() && !synced).then(LogBuffer::new);
         let mut answers = Vec::with_capacity(commands.len());
-        match self.write_batch(commands, now, synced, log, &mut answers, &mut report) {
+        let written = self.write_batch(commands, now, &mut synced, log, &mut answers, &mut report);
+        report.synced = synced;
+        match written {
             Ok(log) => {
                 if synced {
                     self.unsynced_since = None;
@@ -469,13 +474,21 @@ impl Writer {
                     commands: report.commands,
                     head: self.state.last_seq(),
                     checkpoint: synced.then_some(self.last_lsn),
+                    abort: None,
                 };
                 if let Err(unsent) = link.items.send(item) {
-                    // The log thread is gone (it panicked): nothing more
-                    // becomes durable through it.
-                    let error = Error::Storage("the log thread stopped".to_owned());
-                    for answer in unsent.0.answers {
-                        answer(Some(&error));
+                    // The log thread is gone (it panicked). From now on
+                    // every batch is a checkpoint, answered here.
+                    link.failed.store(true, Ordering::SeqCst);
+                    let unsent = unsent.into_inner();
+                    let error = (!synced).then(|| {
+                        Error::Storage("the log thread stopped; outcome unknown".to_owned())
+                    });
+                    if synced {
+                        self.head.send_replace(self.state.last_seq());
+                    }
+                    for answer in unsent.answers {
+                        answer(error.as_ref());
                     }
                 }
             }
@@ -488,6 +501,18 @@ impl Writer {
                 for answer in answers {
                     answer(Some(&error));
                 }
+                // Batches held back by a failed log wait for a checkpoint
+                // that this failure makes unlikely: fail them too.
+                if let Some(link) = &self.log {
+                    let _ = link.items.send(LogItem {
+                        record: None,
+                        answers: Vec::new(),
+                        commands: 0,
+                        head: self.state.last_seq(),
+                        checkpoint: None,
+                        abort: Some(error),
+                    });
+                }
             }
         }
     }
@@ -499,13 +524,13 @@ impl Writer {
         &mut self,
         commands: Vec<Command>,
         now: Timestamp,
-        synced: bool,
+        synced: &mut bool,
         log: Option<LogBuffer>,
         answers: &mut Vec<Answer>,
         report: &mut BatchReport,
     ) -> Result<Option<LogBuffer>, Error> {
         let mut failure: Option<Error> = None;
-        let txn = match self.begin(synced) {
+        let mut txn = match self.begin(*synced) {
             Ok(txn) => txn,
             Err(error) => {
                 for command in commands {
@@ -514,7 +539,7 @@ impl Writer {
                 return Err(error);
             }
         };
-        let log = {
+        let mut log = {
             let mut tables = Tables::new(&txn, log);
             if let Err(error) = self.expire_due(&mut tables, now, report) {
                 failure = Some(error);
@@ -538,15 +563,14 @@ impl Writer {
             {
                 failure = Some(error);
             }
-            if failure.is_none()
-                && synced
-                && self.log.is_some()
-                && let Err(error) = wal::save_durable_lsn(&txn, self.last_lsn)
-            {
-                failure = Some(error);
-            }
             tables.log
         };
+        if failure.is_none()
+            && self.log.is_some()
+            && let Err(error) = self.seal(&mut txn, &mut log, synced)
+        {
+            failure = Some(error);
+        }
         if let Some(error) = failure {
             if let Err(abort_error) = txn.abort() {
                 tracing::error!(error = %abort_error, "abort failed");
@@ -557,6 +581,31 @@ impl Writer {
         txn.commit()?;
         report.commit_latency = started.elapsed();
         Ok(log)
+    }
+
+    /// With the write-ahead log: records in `meta` the last log record whose
+    /// changes the transaction holds, and turns a batch too big for one
+    /// record into a checkpoint.
+    fn seal(
+        &self,
+        txn: &mut WriteTransaction,
+        log: &mut Option<LogBuffer>,
+        synced: &mut bool,
+    ) -> Result<(), Error> {
+        if log
+            .as_ref()
+            .is_some_and(|log| log.len() > wal::RECORD_BYTES_MAX)
+        {
+            txn.set_durability(redb::Durability::Immediate)?;
+            *log = None;
+            *synced = true;
+        }
+        let lsn = match log {
+            Some(log) if log.is_empty() => return Ok(()),
+            Some(_) => self.last_lsn + 1,
+            None => self.last_lsn,
+        };
+        wal::save_durable_lsn(txn, lsn)
     }
 
     fn begin(&self, synced: bool) -> Result<WriteTransaction, Error> {
@@ -667,7 +716,9 @@ impl Writer {
                 let result = self.save_idempotency(tables, &key, &value, expires_at);
                 self.hold(tables, now, reply, result, failure)
             }
-            Command::Flush { reply } => self.hold(tables, now, reply, Ok(()), failure),
+            Command::Flush { reply } | Command::Barrier { reply } => {
+                self.hold(tables, now, reply, Ok(()), failure)
+            }
             Command::Shutdown => return None,
         })
     }
