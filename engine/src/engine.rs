@@ -622,7 +622,8 @@ impl redb::StorageBackend for SharedBackend {
 /// Creates the tables and checks (or, on a new store, writes) the schema
 /// version and currency.
 fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
-    let txn = db.begin_write()?;
+    let mut txn = db.begin_write()?;
+    storage::make_durable(&mut txn)?;
     {
         let mut meta = txn.open_table(storage::META)?;
         let version = meta

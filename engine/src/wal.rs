@@ -240,7 +240,7 @@ pub(crate) fn save_durable_lsn(txn: &WriteTransaction, lsn: u64) -> Result<(), E
 pub(crate) fn recover(db: &Database, dir: &Path) -> Result<u64, Error> {
     let paths = segments(dir)?;
     let mut txn = db.begin_write()?;
-    txn.set_durability(redb::Durability::Immediate)?;
+    storage::make_durable(&mut txn)?;
     let durable = durable_lsn(&txn)?;
     let mut last = durable;
     let mut replayed = 0usize;
@@ -489,21 +489,33 @@ impl LogWriter {
     }
 
     /// Makes a group of batches durable (or learns they are) and answers them.
+    ///
+    /// An abort ends a group but changes nothing about the batches before
+    /// it: they are committed to redb and own their record numbers, so their
+    /// records are written and synced like any others (dropping them would
+    /// leave a gap that recovery takes for the end of the log). The abort
+    /// only fails the batches held since a failure of the log, which no
+    /// checkpoint will make durable now.
     fn settle(&mut self, group: &mut Vec<LogItem>, commands: usize) {
-        let last = group.last_mut().expect("a group has a batch");
-        let head = last.head;
-        if let Some(error) = last.abort.take() {
-            // Batches in this group before the abort were not synced either.
+        let abort = group.last_mut().and_then(|last| last.abort.take());
+        if abort.is_some() {
+            let item = group.pop().expect("a group has a batch");
+            assert!(item.answers.is_empty(), "an abort carries no answers");
+            assert!(item.record.is_none(), "an abort carries no record");
+        }
+        if !group.is_empty() {
+            self.settle_batches(group, commands);
+        }
+        if let Some(error) = abort {
             for answer in self.held.drain(..) {
                 answer(Some(&error));
             }
-            for item in group.drain(..) {
-                for answer in item.answers {
-                    answer(Some(&error));
-                }
-            }
-            return;
         }
+    }
+
+    fn settle_batches(&mut self, group: &mut Vec<LogItem>, commands: usize) {
+        let last = group.last().expect("a group has a batch");
+        let head = last.head;
         let outcome = match last.checkpoint {
             // redb synced everything up to here: nothing to write.
             Some(lsn) => {

@@ -596,7 +596,7 @@ impl Writer {
             .as_ref()
             .is_some_and(|log| log.len() > wal::RECORD_BYTES_MAX)
         {
-            txn.set_durability(redb::Durability::Immediate)?;
+            storage::make_durable(txn)?;
             *log = None;
             *synced = true;
         }
@@ -610,11 +610,11 @@ impl Writer {
 
     fn begin(&self, synced: bool) -> Result<WriteTransaction, Error> {
         let mut txn = self.db.begin_write()?;
-        txn.set_durability(if synced {
-            redb::Durability::Immediate
+        if synced {
+            storage::make_durable(&mut txn)?;
         } else {
-            redb::Durability::None
-        })?;
+            txn.set_durability(redb::Durability::None)?;
+        }
         Ok(txn)
     }
 
