@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::log_storage::{LogDirectory, LogStorage};
 use crate::observer::WriterObserver;
 
 /// When an acknowledged write reaches the disk.
@@ -83,12 +84,23 @@ pub struct EngineConfig {
     /// Where the store's bytes live. Default (`None`): the file
     /// `data_dir/mercato.redb`. A backend keeps them elsewhere: redb's
     /// [`InMemoryBackend`](crate::InMemoryBackend) for throwaway stores,
-    /// or one of your own (tests inject faults this way). The write-ahead
-    /// log of immediate durability is always in `data_dir`: give a
-    /// throwaway store a throwaway `data_dir` (or periodic durability), or
-    /// a later open replays a log the new store cannot continue and fails.
+    /// or one of your own (tests inject faults this way). Give a
+    /// throwaway store a throwaway log too (see `log_storage`), or a later
+    /// open replays a log the new store cannot continue and fails.
     pub storage_backend: Option<Arc<dyn redb::StorageBackend>>,
+    /// Where the write-ahead log of immediate durability keeps its segment
+    /// files. Default (`None`): `data_dir` itself.
+    pub log_storage: Option<Arc<dyn LogStorage>>,
+    /// The size each log segment is created with (the file is preallocated
+    /// to it, so that a segment cut short is told from one not yet full). A
+    /// batch too big for the space left starts a new segment of its own
+    /// size. Default: 72 MiB, a checkpoint's worth of log (64 MiB) and room
+    /// for the batches in flight when it is due. At least 64 KiB.
+    pub log_segment_bytes: u64,
 }
+
+/// The smallest [`EngineConfig::log_segment_bytes`].
+pub const LOG_SEGMENT_BYTES_MIN: u64 = 64 << 10;
 
 impl EngineConfig {
     /// The defaults, storing data in `data_dir`.
@@ -108,6 +120,8 @@ impl EngineConfig {
             clock: Arc::new(SystemClock),
             observer: None,
             storage_backend: None,
+            log_storage: None,
+            log_segment_bytes: 72 << 20,
         }
     }
 
@@ -142,6 +156,9 @@ impl EngineConfig {
         {
             return invalid("checkpoint_interval", "must be between 1 ms and 60 s");
         }
+        if self.log_segment_bytes < LOG_SEGMENT_BYTES_MIN || self.log_segment_bytes > 1 << 40 {
+            return invalid("log_segment_bytes", "must be between 64 KiB and 1 TiB");
+        }
         if let Durability::Periodic { sync_interval } = self.durability
             && (sync_interval.is_zero() || sync_interval > Duration::from_secs(60))
         {
@@ -165,7 +182,19 @@ impl fmt::Debug for EngineConfig {
             .field("expiries_per_batch_max", &self.expiries_per_batch_max)
             .field("checkpoint_interval", &self.checkpoint_interval)
             .field("cache_size_bytes", &self.cache_size_bytes)
+            .field("log_storage", &self.log_storage)
+            .field("log_segment_bytes", &self.log_segment_bytes)
             .finish_non_exhaustive()
+    }
+}
+
+impl EngineConfig {
+    /// The log's storage: `log_storage`, or the data directory.
+    pub(crate) fn log(&self) -> Arc<dyn LogStorage> {
+        match &self.log_storage {
+            Some(storage) => storage.clone(),
+            None => Arc::new(LogDirectory::new(&self.data_dir)),
+        }
     }
 }
 

@@ -5,7 +5,6 @@
 //! blocking code. Reads open a redb read transaction of their own and never
 //! wait for the writer.
 
-use std::fs;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,19 +14,21 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::ReadableTable;
 use tokio::sync::{oneshot, watch};
 
 use crate::catalog::{NewProduct, Page, Product, ProductPatch};
-use crate::config::{Durability, EngineConfig};
+use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::ids::{OrderId, ProductId};
 use crate::inventory::{Reservation, ReserveRequest, Reserved, Stock};
 use crate::storage::{self, StoredProduct};
+use crate::store;
 use crate::subscription::Subscription;
-use crate::wal;
-use crate::writer::{self, Command, Writer, WriterState};
+use crate::view::View;
+use crate::wal::RecoveryReport;
+use crate::writer::{self, Command, Writer};
 
 /// The file inside the data directory that holds the store.
 pub const DATABASE_FILE_NAME: &str = "mercato.redb";
@@ -43,7 +44,8 @@ pub struct Engine {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    /// The durable snapshot reads use.
+    view: Arc<View>,
     healthy: Arc<AtomicBool>,
     /// Set by the log thread while the write-ahead log is failed.
     log_failed: Arc<AtomicBool>,
@@ -116,60 +118,36 @@ impl<T> Future for Pending<T> {
 impl Engine {
     /// Opens (or creates) the store in `config.data_dir` and starts the
     /// writer thread. Fails if the store is open in another process, was
-    /// created with another currency, or cannot be read.
+    /// created with another currency, or cannot be read, and with
+    /// [`Error::LogDamaged`] (changing nothing) when the write-ahead log is
+    /// damaged so that opening would lose acknowledged writes.
     pub fn open(config: EngineConfig) -> Result<Engine, Error> {
         config.validate()?;
-        fs::create_dir_all(&config.data_dir)?;
-        let path = config.data_dir.join(DATABASE_FILE_NAME);
-        let mut builder = redb::Builder::new();
-        builder.set_cache_size(config.cache_size_bytes);
-        let db = match &config.storage_backend {
-            Some(backend) => builder.create_with_backend(SharedBackend(backend.clone())),
-            None => builder.create(&path),
-        };
-        let db = db.map_err(|error| match error {
-            redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
-                "{} is already open in another process",
-                path.display()
-            )),
-            other => Error::Storage(format!("cannot open {}: {other}", path.display())),
-        })?;
-        initialize(&db, &config.currency)?;
-        let last_lsn = wal::recover(&db, &config.data_dir)?;
-        let db = Arc::new(db);
-        let state = WriterState::load(&db)?;
-        let (head_sender, head) = watch::channel(state.last_seq());
+        let opened = store::open(&config, false)?;
+        let (head_sender, head) = watch::channel(opened.state.last_seq());
         let head_sender = Arc::new(head_sender);
+        let view = Arc::new(View::new(opened.snapshot.clone()));
         let (commands, receiver) = crossbeam_channel::bounded(config.queue_max);
         let healthy = Arc::new(AtomicBool::new(true));
         let log_failed = Arc::new(AtomicBool::new(false));
-        let log = match config.durability {
-            Durability::Immediate => Some(wal::start(
-                &config.data_dir,
-                last_lsn + 1,
-                config.batch_max,
-                head_sender.clone(),
-                log_failed.clone(),
-                config.observer.clone(),
-            )?),
-            Durability::Periodic { .. } => None,
+        let shared = writer::Shared {
+            head: head_sender,
+            view: view.clone(),
+            healthy: healthy.clone(),
+            log_failed: log_failed.clone(),
         };
-        let writer = Writer::new(
-            db.clone(),
-            config.clone(),
-            state,
-            head_sender,
-            healthy.clone(),
-            log,
-            last_lsn,
-        );
+        let writer = Writer::start(config.clone(), opened, shared)?;
         let handle = std::thread::Builder::new()
             .name("mercato-writer".to_owned())
             .spawn(move || writer.run(receiver))?;
-        tracing::info!(path = %path.display(), durability = ?config.durability, "engine open");
+        tracing::info!(
+            data_dir = %config.data_dir.display(),
+            durability = ?config.durability,
+            "engine open"
+        );
         Ok(Engine {
             inner: Arc::new(Inner {
-                db,
+                view,
                 healthy,
                 log_failed,
                 commands,
@@ -178,6 +156,22 @@ impl Engine {
                 writer: Mutex::new(Some(handle)),
             }),
         })
+    }
+
+    /// Recovers the store in `config.data_dir` without starting an engine:
+    /// replays the write-ahead log and reports what it found. Without
+    /// `accept_loss` a damaged log is refused with [`Error::LogDamaged`]
+    /// and nothing changes. With `accept_loss` the store keeps every record
+    /// before the damage, the damaged segment and those after it are
+    /// renamed with a `.damaged` suffix and kept (never read again), and
+    /// the report's [`RecoveryReport::loss`] says exactly what was dropped.
+    /// `mercato recover` runs this.
+    pub fn recover(config: EngineConfig, accept_loss: bool) -> Result<RecoveryReport, Error> {
+        config.validate()?;
+        let opened = store::open(&config, accept_loss)?;
+        drop(opened.snapshot);
+        store::close(opened.db);
+        Ok(opened.recovery)
     }
 
     /// Lets the writer finish what is queued, sync, and stop. Writes after
@@ -196,11 +190,12 @@ impl Engine {
         &self.inner.config.currency
     }
 
-    /// False once the store has failed in a way the writer cannot recover
-    /// from in this process (an I/O error: the durability of what followed
-    /// is unknown). Writes then answer [`Error::Storage`]; reopening the
-    /// engine recovers from what is on disk, which holds every write that
-    /// was acknowledged.
+    /// False while the store cannot take writes: after an I/O fault (a full
+    /// disk, say) writes answer [`Error::StorageUnavailable`] until the
+    /// writer has reopened the store, which it tries by itself every second
+    /// and which recovers every acknowledged write; after a failure of the
+    /// write-ahead log, until a checkpoint has started it afresh. Reads keep
+    /// working meanwhile.
     pub fn is_healthy(&self) -> bool {
         self.inner.healthy.load(Ordering::SeqCst) && !self.inner.log_failed.load(Ordering::SeqCst)
     }
@@ -308,7 +303,7 @@ impl Engine {
 
     /// A product by id; `None` when unknown or archived.
     pub fn product(&self, product_id: ProductId) -> Result<Option<Product>, Error> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let products = txn.open_table(storage::PRODUCTS)?;
         Ok(storage::read_product(&products, product_id)?
             .filter(|product| !product.archived)
@@ -317,7 +312,7 @@ impl Engine {
 
     /// True when the store holds no products at all (not even archived ones).
     pub fn is_empty(&self) -> Result<bool, Error> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let products = txn.open_table(storage::PRODUCTS)?;
         Ok(products.first()?.is_none())
     }
@@ -332,7 +327,7 @@ impl Engine {
     ) -> Result<Page<Product>, Error> {
         let limit = limit.clamp(1, PAGE_LIMIT_MAX);
         let start = after.map_or(0, |id| id.0.saturating_add(1));
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let products = txn.open_table(storage::PRODUCTS)?;
         let mut items = Vec::with_capacity(limit);
         let mut more = false;
@@ -377,7 +372,7 @@ impl Engine {
 
     /// A live product's stock; `None` when unknown or archived.
     pub fn stock(&self, product_id: ProductId) -> Result<Option<Stock>, Error> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let products = txn.open_table(storage::PRODUCTS)?;
         match storage::read_product(&products, product_id)? {
             Some(product) if !product.archived => {}
@@ -397,7 +392,7 @@ impl Engine {
 
     /// The reservation held for an order, in whatever state it is.
     pub fn reservation(&self, order_id: OrderId) -> Result<Option<Reservation>, Error> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let reservations = txn.open_table(storage::RESERVATIONS)?;
         storage::read_reservation(&reservations, order_id)
     }
@@ -412,7 +407,7 @@ impl Engine {
         if after >= head {
             return Ok(Vec::new());
         }
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let events = txn.open_table(storage::EVENTS)?;
         let mut items = Vec::with_capacity(limit);
         for entry in events.range(after + 1..=head)?.take(limit) {
@@ -430,7 +425,7 @@ impl Engine {
     /// A consumer's saved position in the event log (0 when it has none).
     pub fn consumer_position(&self, consumer: &str) -> Result<u64, Error> {
         writer::validate_consumer_name(consumer)?;
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let positions = txn.open_table(storage::CONSUMER_POSITIONS)?;
         Ok(positions.get(consumer)?.map_or(0, |seq| seq.value()))
     }
@@ -449,7 +444,7 @@ impl Engine {
     /// a request with an `Idempotency-Key`), unless it has expired.
     pub fn idempotency_record(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         writer::validate_idempotency_key(key)?;
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.inner.view.current();
         let records = txn.open_table(storage::IDEMPOTENCY)?;
         let Some(bytes) = records.get(key)? else {
             return Ok(None);
@@ -586,89 +581,4 @@ impl Write<Reservation> {
     pub fn release_reservation(order_id: OrderId) -> Write<Reservation> {
         Write::new(move |reply| Command::Release { order_id, reply })
     }
-}
-
-/// Lets an `Arc`ed backend from [`EngineConfig`] be handed to redb, which
-/// takes its backend by value.
-#[derive(Debug)]
-struct SharedBackend(Arc<dyn redb::StorageBackend>);
-
-impl redb::StorageBackend for SharedBackend {
-    fn len(&self) -> std::io::Result<u64> {
-        self.0.len()
-    }
-
-    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
-        self.0.read(offset, out)
-    }
-
-    fn set_len(&self, len: u64) -> std::io::Result<()> {
-        self.0.set_len(len)
-    }
-
-    fn sync_data(&self) -> std::io::Result<()> {
-        self.0.sync_data()
-    }
-
-    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        self.0.write(offset, data)
-    }
-
-    fn close(&self) -> std::io::Result<()> {
-        self.0.close()
-    }
-}
-
-/// Creates the tables and checks (or, on a new store, writes) the schema
-/// version and currency.
-fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
-    let mut txn = db.begin_write()?;
-    storage::make_durable(&mut txn)?;
-    {
-        let mut meta = txn.open_table(storage::META)?;
-        let version = meta
-            .get(storage::META_SCHEMA_VERSION)?
-            .map(|bytes| bytes.value().to_vec());
-        match version {
-            None => {
-                meta.insert(
-                    storage::META_SCHEMA_VERSION,
-                    storage::SCHEMA_VERSION.to_le_bytes().as_slice(),
-                )?;
-                meta.insert(storage::META_CURRENCY, currency.as_bytes())?;
-            }
-            Some(bytes) => {
-                let stored = <[u8; 8]>::try_from(bytes.as_slice())
-                    .map(u64::from_le_bytes)
-                    .map_err(|_| Error::corrupt("meta", "schema version"))?;
-                if stored != storage::SCHEMA_VERSION {
-                    return Err(Error::Storage(format!(
-                        "the store has schema version {stored}; this build reads version {}",
-                        storage::SCHEMA_VERSION
-                    )));
-                }
-                let stored = meta
-                    .get(storage::META_CURRENCY)?
-                    .map(|bytes| String::from_utf8_lossy(bytes.value()).into_owned())
-                    .ok_or_else(|| Error::corrupt("meta", "no currency"))?;
-                if stored != currency {
-                    return Err(Error::invalid(
-                        "currency",
-                        format!("the store was created with currency {stored}, not {currency}"),
-                    ));
-                }
-            }
-        }
-        txn.open_table(storage::PRODUCTS)?;
-        txn.open_table(storage::PRODUCTS_BY_CATEGORY)?;
-        txn.open_table(storage::STOCK)?;
-        txn.open_table(storage::RESERVATIONS)?;
-        txn.open_table(storage::RESERVATION_DEADLINES)?;
-        txn.open_table(storage::EVENTS)?;
-        txn.open_table(storage::CONSUMER_POSITIONS)?;
-        txn.open_table(storage::IDEMPOTENCY)?;
-        txn.open_table(storage::IDEMPOTENCY_EXPIRY)?;
-    }
-    txn.commit()?;
-    Ok(())
 }

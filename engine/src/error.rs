@@ -11,6 +11,7 @@
 //! (see ARCHITECTURE.md).
 
 use crate::ids::{OrderId, ProductId};
+use crate::wal::LogLoss;
 
 /// Everything an engine call can answer instead of success.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,10 +75,34 @@ pub enum Error {
     /// The engine is shutting down and takes no more writes.
     #[error("the engine is shutting down")]
     ShuttingDown,
-    /// The store failed or holds data this build cannot read. Nothing of the
-    /// failed batch was applied.
+    /// The store cannot take writes for now: the disk is full, or an I/O
+    /// error made the engine close and reopen its store, which it does by
+    /// itself once a write succeeds again. Reads keep working. A write
+    /// refused while the store is unavailable was not applied. A write whose
+    /// batch was in flight when the fault struck has an unknown outcome
+    /// until the store is healthy again: retry it with the same idempotency
+    /// key (or read it back) to learn the true outcome, which is never a
+    /// second application.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
+    /// The store holds data this build cannot read, or failed in a way the
+    /// engine cannot recover from by itself. The outcome of the batch that
+    /// met it is unknown until the store is healthy again (see
+    /// [`Error::StorageUnavailable`] for how to learn it).
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The write-ahead log is damaged: opening would lose writes that were
+    /// acknowledged. The store was not opened and nothing was changed. To
+    /// keep every record before the damage and set the damaged segments
+    /// aside, recover with `accept_loss` ([`Engine::recover`](crate::Engine::recover),
+    /// `mercato recover --accept-loss`).
+    #[error(
+        "the write-ahead log is damaged: {0}. Opening would lose acknowledged writes, so the store \
+         was not opened and nothing was changed. To keep every record before the damage and set \
+         the damaged segments aside, run `mercato recover --accept-loss` (Engine::recover with \
+         accept_loss)"
+    )]
+    LogDamaged(Box<LogLoss>),
 }
 
 impl Error {
@@ -91,7 +116,9 @@ impl Error {
             Error::InvalidState { .. } | Error::BelowReserved { .. } => "invalid_state",
             Error::Overloaded => "overloaded",
             Error::ShuttingDown => "shutting_down",
+            Error::StorageUnavailable(_) => "storage_unavailable",
             Error::Storage(_) => "internal",
+            Error::LogDamaged(_) => "log_damaged",
         }
     }
 
@@ -102,8 +129,35 @@ impl Error {
         }
     }
 
+    /// True for the errors that mean the store itself failed (and so the
+    /// outcome of the batch that met it is unknown), as opposed to an
+    /// answer about the request.
+    pub fn is_storage_fault(&self) -> bool {
+        matches!(self, Error::StorageUnavailable(_) | Error::Storage(_))
+    }
+
     pub(crate) fn corrupt(what: &str, message: impl std::fmt::Display) -> Error {
         Error::Storage(format!("unreadable {what} record: {message}"))
+    }
+}
+
+impl From<redb::Error> for Error {
+    fn from(error: redb::Error) -> Error {
+        match error {
+            // redb latches an I/O error: the store must be closed and
+            // reopened, which the writer does by itself.
+            redb::Error::Io(_)
+            | redb::Error::PreviousIo
+            | redb::Error::DatabaseClosed
+            | redb::Error::Backend(_) => Error::StorageUnavailable(error.to_string()),
+            other => Error::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Error {
+        Error::StorageUnavailable(error.to_string())
     }
 }
 
@@ -111,19 +165,17 @@ macro_rules! storage_error_from {
     ($($source:ty),*) => {$(
         impl From<$source> for Error {
             fn from(error: $source) -> Error {
-                Error::Storage(error.to_string())
+                Error::from(redb::Error::from(error))
             }
         }
     )*};
 }
 
 storage_error_from!(
-    redb::Error,
     redb::StorageError,
     redb::TableError,
     redb::TransactionError,
     redb::CommitError,
     redb::DatabaseError,
-    redb::SetDurabilityError,
-    std::io::Error
+    redb::SetDurabilityError
 );

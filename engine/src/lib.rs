@@ -44,9 +44,12 @@ mod error;
 mod event;
 mod ids;
 mod inventory;
+mod log_storage;
 mod observer;
 mod storage;
+mod store;
 mod subscription;
+mod view;
 mod wal;
 mod writer;
 
@@ -58,7 +61,7 @@ pub use catalog::{
     ProductPatch,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Durability, EngineConfig};
+pub use config::{Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
 pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};
 pub use error::Error;
 pub use event::{Event, EventEnvelope};
@@ -67,8 +70,10 @@ pub use inventory::{
     ON_HAND_MAX, RESERVATION_LINES_MAX, RESERVATION_QUANTITY_MAX, Reservation, ReservationLine,
     ReservationStatus, ReserveRequest, Reserved, Stock,
 };
+pub use log_storage::{LogDirectory, LogFile, LogStorage};
 pub use observer::{BatchReport, LogSyncReport, WriterObserver};
 pub use subscription::Subscription;
+pub use wal::{LogLoss, RecoveryReport};
 
 /// Re-exported so embedders name the same versions the engine uses.
 pub use redb::StorageBackend;

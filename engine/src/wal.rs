@@ -5,31 +5,44 @@
 //! commits each batch to redb without a sync (`Durability::None`), records
 //! the batch's changes (every key and value it put or removed) as one log
 //! record, and hands the record with the batch's answers to the log thread.
-//! The log thread appends what has queued, syncs once, and only then
-//! answers, while the writer is already applying the next batch: the sync
-//! of batch N overlaps the work of batch N+1.
+//! The log thread writes what has queued, syncs once, publishes the new
+//! read snapshot and only then answers, while the writer is already
+//! applying the next batch: the sync of batch N overlaps the work of N+1.
 //!
 //! Every `checkpoint_interval` (and when the log grows past
 //! [`CHECKPOINT_BYTES`]) the writer commits a batch to redb with a sync
 //! instead, recording in `meta` the last log record it covers; the log
-//! thread then starts a new segment file and deletes the old one. At open,
-//! [`recover`] replays the records redb does not yet hold.
+//! thread then reuses its segment from the start. At open, [`recover`]
+//! replays the records redb does not yet hold.
 //!
-//! Record layout, little-endian:
+//! A segment is a file of [`EngineConfig::log_segment_bytes`](crate::EngineConfig)
+//! created at full length (its header says which), so a segment cut short is
+//! damage, never a normal end. Records are 8-byte aligned and each carries
+//! a header checksum of its own, so that recovery can look past a bad
+//! record for intact later ones: a torn write at the end of the log is
+//! normal after a crash, but a bad record followed by a record of a later
+//! write means acknowledged writes would be lost, and the store refuses to
+//! open (see [`recover`]).
+//!
+//! Layout, little-endian:
 //!
 //! ```text
-//! record  = payload_len: u32 | crc32(payload): u32 | payload
-//! payload = lsn: u64 | op*
+//! segment = header | record* | (zeros, or records of the segment's earlier use)
+//! header  = "MRCTOLOG" | version: u32 (2) | header_len: u32 (32) | capacity: u64
+//!         | crc32(the 24 bytes before): u32 | 0: u32
+//! record  = magic: u32 | payload_len: u32 | lsn: u64 | write_first: u64
+//!         | crc32(payload): u32 | crc32(the 28 bytes before): u32
+//!         | payload | zeros to a multiple of 8
+//! payload = op*
 //! op      = 1: u8 | table: u8 | key_len: u32 | key | value_len: u32 | value   (insert)
 //!         | 2: u8 | table: u8 | key_len: u32 | key                            (remove)
 //! ```
 //!
-//! Keys and values are redb's own byte forms of the typed keys and values.
+//! `write_first` is the number of the first record of the write (one write
+//! and sync of the log thread) the record was part of. Keys and values are
+//! redb's own byte forms of the typed keys and values.
 
 use std::borrow::Borrow;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write as _};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -40,8 +53,10 @@ use redb::{Database, Key, ReadableTable, Table, TableDefinition, Value, WriteTra
 use tokio::sync::watch;
 
 use crate::error::Error;
+use crate::log_storage::{LogFile, LogStorage};
 use crate::observer::{LogSyncReport, WriterObserver};
 use crate::storage;
+use crate::view::{Snapshot, View};
 
 /// The log grows to at most about this many bytes before a checkpoint.
 pub(crate) const CHECKPOINT_BYTES: usize = 64 << 20;
@@ -57,9 +72,21 @@ const IN_FLIGHT_MAX: usize = 2;
 pub(crate) const META_LOG_LSN: &str = "log_lsn";
 
 const SEGMENT_PREFIX: &str = "mercato.wal.";
-const RECORD_HEADER_LEN: usize = 8;
+/// Appended to the name of a segment set aside by a recovery that accepted
+/// a loss: kept for a human, never read again.
+const DAMAGED_SUFFIX: &str = ".damaged";
+const SEGMENT_MAGIC: &[u8; 8] = b"MRCTOLOG";
+const SEGMENT_VERSION: u32 = 2;
+const SEGMENT_HEADER_LEN: usize = 32;
+const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"MREC");
+const RECORD_HEADER_LEN: usize = 32;
+const RECORD_ALIGN: usize = 8;
 const OP_INSERT: u8 = 1;
 const OP_REMOVE: u8 = 2;
+
+const _: () = assert!(SEGMENT_HEADER_LEN.is_multiple_of(RECORD_ALIGN));
+const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(RECORD_ALIGN));
+const _: () = assert!(RECORD_BYTES_MAX < u32::MAX as usize);
 
 /// The tables a log record may change. The numbers are on disk: never
 /// reuse one.
@@ -102,12 +129,12 @@ pub(crate) struct LogBuffer {
 impl LogBuffer {
     pub(crate) fn new() -> LogBuffer {
         let mut bytes = Vec::with_capacity(4_096);
-        bytes.resize(RECORD_HEADER_LEN + 8, 0);
+        bytes.resize(RECORD_HEADER_LEN, 0);
         LogBuffer { bytes }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.bytes.len() == RECORD_HEADER_LEN + 8
+        self.bytes.len() == RECORD_HEADER_LEN
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -123,25 +150,45 @@ impl LogBuffer {
         }
     }
 
-    /// The finished record, or `None` when the batch changed nothing.
+    /// The finished record, or `None` when the batch changed nothing. The
+    /// log thread fills in `write_first` and the header's checksum.
     pub(crate) fn finish(mut self, lsn: u64) -> Option<Vec<u8>> {
         if self.is_empty() {
             return None;
         }
         let payload_len = self.bytes.len() - RECORD_HEADER_LEN;
-        let payload_len = u32::try_from(payload_len).expect("a batch's changes fit in 4 GiB");
-        self.bytes[RECORD_HEADER_LEN..RECORD_HEADER_LEN + 8].copy_from_slice(&lsn.to_le_bytes());
+        let payload_len = u32::try_from(payload_len).expect("a record is under RECORD_BYTES_MAX");
         let crc = crc32fast::hash(&self.bytes[RECORD_HEADER_LEN..]);
-        self.bytes[..4].copy_from_slice(&payload_len.to_le_bytes());
-        self.bytes[4..8].copy_from_slice(&crc.to_le_bytes());
+        self.bytes[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+        self.bytes[4..8].copy_from_slice(&payload_len.to_le_bytes());
+        self.bytes[8..16].copy_from_slice(&lsn.to_le_bytes());
+        self.bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+        let padded = self.bytes.len().next_multiple_of(RECORD_ALIGN);
+        self.bytes.resize(padded, 0);
         Some(self.bytes)
     }
+}
+
+/// Completes a record's header inside `bytes` (at `at`) for a write whose
+/// first record is `write_first`.
+fn seal_record(bytes: &mut [u8], at: usize, write_first: u64) {
+    bytes[at + 16..at + 24].copy_from_slice(&write_first.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[at..at + 28]);
+    bytes[at + 28..at + 32].copy_from_slice(&crc.to_le_bytes());
 }
 
 fn put_slice(bytes: &mut Vec<u8>, slice: &[u8]) {
     let len = u32::try_from(slice.len()).expect("redb keys and values fit in 4 GiB");
     bytes.extend_from_slice(&len.to_le_bytes());
     bytes.extend_from_slice(slice);
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// A table opened by the writer that records every change it makes in the
@@ -187,30 +234,23 @@ impl<'txn, K: Key + 'static, V: Value + 'static> std::ops::Deref for Logged<'_, 
     }
 }
 
-fn segment_path(dir: &Path, first_lsn: u64) -> PathBuf {
-    dir.join(format!("{SEGMENT_PREFIX}{first_lsn:020}"))
+fn segment_name(first_lsn: u64) -> String {
+    format!("{SEGMENT_PREFIX}{first_lsn:020}")
 }
 
-/// The log's segment files in `dir`, oldest first.
-fn segments(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+/// The log's segments, oldest first, as (first record's number, name).
+fn segments(storage: &dyn LogStorage) -> Result<Vec<(u64, String)>, Error> {
     let mut found = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    for name in storage.list()? {
         if let Some(number) = name.strip_prefix(SEGMENT_PREFIX)
+            && number.len() == 20
             && let Ok(first_lsn) = number.parse::<u64>()
         {
-            found.push((first_lsn, entry.path()));
+            found.push((first_lsn, name));
         }
     }
     found.sort();
-    Ok(found.into_iter().map(|(_, path)| path).collect())
-}
-
-fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir)?.sync_all()?;
-    Ok(())
+    Ok(found)
 }
 
 /// The last log record redb holds durably (0 for none).
@@ -231,88 +271,377 @@ pub(crate) fn save_durable_lsn(txn: &WriteTransaction, lsn: u64) -> Result<(), E
     Ok(())
 }
 
-/// Replays into redb every log record in `dir` that redb does not hold
-/// yet, commits with a sync, and deletes the segments. A record cut short
-/// or failing its checksum ends its segment: it was being written when the
-/// process stopped, so its batch was never acknowledged (or it is left
-/// from the segment's earlier use). Records must follow one another without
-/// a gap. Returns the last record's number.
-pub(crate) fn recover(db: &Database, dir: &Path) -> Result<u64, Error> {
-    let paths = segments(dir)?;
+/// What a recovery found and did. With `accept_loss` it may have dropped
+/// damaged log records; [`RecoveryReport::loss`] says exactly which.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// The number of the last log record the store now holds.
+    pub last_lsn: u64,
+    /// Records replayed into the store.
+    pub replayed_records: u64,
+    /// Segments read.
+    pub segments: usize,
+    /// Records of a write cut short by the crash (never acknowledged),
+    /// dropped as the normal end of the log.
+    pub torn_records: u64,
+    /// What a damaged log cost, when the recovery accepted a loss.
+    pub loss: Option<LogLoss>,
+}
+
+/// Log records dropped because the log was damaged (see
+/// [`Engine::recover`](crate::Engine::recover)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogLoss {
+    /// The damaged segment.
+    pub segment: String,
+    /// Where in it the damage starts, in bytes.
+    pub offset: u64,
+    /// What is wrong there.
+    pub reason: String,
+    /// The first record number not replayed.
+    pub first_lost_lsn: u64,
+    /// The highest record number found intact beyond the damage.
+    pub last_lost_lsn: u64,
+    /// Intact records found beyond the damage and dropped with it (the
+    /// damaged records themselves cannot be counted).
+    pub intact_records_dropped: u64,
+    /// The segments renamed with a `.damaged` suffix and kept, not read.
+    pub set_aside: Vec<String>,
+}
+
+impl std::fmt::Display for LogLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at byte {}: {}; records from {} on are lost ({} intact records up to {} found beyond the damage)",
+            self.segment,
+            self.offset,
+            self.reason,
+            self.first_lost_lsn,
+            self.intact_records_dropped,
+            self.last_lost_lsn,
+        )
+    }
+}
+
+/// One record found intact in a segment.
+struct Found<'a> {
+    lsn: u64,
+    write_first: u64,
+    payload: &'a [u8],
+    /// The record's length on disk, padding included.
+    len: usize,
+}
+
+/// The record at `at`, if its header and payload are intact.
+fn record_at(bytes: &[u8], at: usize) -> Option<Found<'_>> {
+    let header = bytes.get(at..at.checked_add(RECORD_HEADER_LEN)?)?;
+    if u32_at(header, 0) != RECORD_MAGIC || crc32fast::hash(&header[..28]) != u32_at(header, 28) {
+        return None;
+    }
+    let payload_len = u32_at(header, 4) as usize;
+    let start = at + RECORD_HEADER_LEN;
+    let payload = bytes.get(start..start.checked_add(payload_len)?)?;
+    if crc32fast::hash(payload) != u32_at(header, 24) {
+        return None;
+    }
+    Some(Found {
+        lsn: u64_at(header, 8),
+        write_first: u64_at(header, 16),
+        payload,
+        len: (RECORD_HEADER_LEN + payload_len).next_multiple_of(RECORD_ALIGN),
+    })
+}
+
+/// Every intact record at or after `from` with a number above `above`,
+/// found by trying each aligned offset: what lies beyond a bad record.
+fn intact_after(bytes: &[u8], from: usize, above: u64) -> Vec<Found<'_>> {
+    let mut found = Vec::new();
+    let mut at = from.next_multiple_of(RECORD_ALIGN);
+    while at + RECORD_HEADER_LEN <= bytes.len() {
+        // The magic first: a cheap test that rejects almost every offset.
+        if u32_at(bytes, at) == RECORD_MAGIC
+            && let Some(record) = record_at(bytes, at)
+        {
+            at += record.len;
+            if record.lsn > above {
+                found.push(record);
+            }
+            continue;
+        }
+        at += RECORD_ALIGN;
+    }
+    found
+}
+
+/// How a segment's header reads.
+enum Header {
+    /// Intact, with the capacity the segment was created with.
+    Intact(u64),
+    /// Nothing but zeros (or nothing at all): the segment was being created
+    /// when the process stopped and never held a record.
+    Unfinished,
+    /// Written by another version of the log.
+    Version(u32),
+    Damaged,
+}
+
+fn read_header(bytes: &[u8]) -> Header {
+    let Some(header) = bytes.get(..SEGMENT_HEADER_LEN) else {
+        return if bytes.iter().all(|&byte| byte == 0) {
+            Header::Unfinished
+        } else {
+            Header::Damaged
+        };
+    };
+    if header.iter().all(|&byte| byte == 0) {
+        return if bytes.iter().all(|&byte| byte == 0) {
+            Header::Unfinished
+        } else {
+            Header::Damaged
+        };
+    }
+    if &header[..8] != SEGMENT_MAGIC || crc32fast::hash(&header[..24]) != u32_at(header, 24) {
+        return Header::Damaged;
+    }
+    let version = u32_at(header, 8);
+    if version != SEGMENT_VERSION || u32_at(header, 12) as usize != SEGMENT_HEADER_LEN {
+        return Header::Version(version);
+    }
+    Header::Intact(u64_at(header, 16))
+}
+
+fn segment_header(capacity: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    let mut header = [0; SEGMENT_HEADER_LEN];
+    header[..8].copy_from_slice(SEGMENT_MAGIC);
+    header[8..12].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&(SEGMENT_HEADER_LEN as u32).to_le_bytes());
+    header[16..24].copy_from_slice(&capacity.to_le_bytes());
+    let crc = crc32fast::hash(&header[..24]);
+    header[24..28].copy_from_slice(&crc.to_le_bytes());
+    header
+}
+
+/// Damage found in the log: where, why, and what lies beyond it.
+struct Damage {
+    segment_index: usize,
+    offset: u64,
+    reason: String,
+    first_lost_lsn: u64,
+    last_lost_lsn: u64,
+    intact_records_dropped: u64,
+}
+
+/// Replays into redb every log record that redb does not hold yet, commits
+/// with a sync, and only then removes the segments.
+///
+/// A torn write at the end of the log (records of the last write cut short
+/// or corrupt, nothing intact from a later write after them) is the normal
+/// end after a crash: those records were never acknowledged. Anything else
+/// that would drop a record is damage: a segment shorter than it was
+/// created, a bad header, a bad record followed by an intact record of a
+/// later write, or a gap between records. Damage refuses to open
+/// ([`Error::LogDamaged`]) and changes nothing, unless `accept_loss`: then
+/// the store keeps every record before the damage, the damaged segment and
+/// those after it are renamed with a `.damaged` suffix and kept, and the
+/// report says exactly what was dropped.
+pub(crate) fn recover(
+    db: &Database,
+    storage: &dyn LogStorage,
+    accept_loss: bool,
+) -> Result<RecoveryReport, Error> {
+    let paths = segments(storage)?;
     let mut txn = db.begin_write()?;
     storage::make_durable(&mut txn)?;
     let durable = durable_lsn(&txn)?;
-    let mut last = durable;
-    let mut replayed = 0usize;
-    for path in &paths {
-        let bytes = fs::read(path)?;
-        let mut rest = bytes.as_slice();
-        let mut previous: Option<u64> = None;
-        while !rest.is_empty() {
-            let Some(payload) = next_record(&mut rest) else {
-                // A record cut short by a crash, or the remains of an
-                // earlier use of the segment: the segment's end.
-                tracing::debug!(
-                    segment = %path.display(),
-                    ignored_bytes = rest.len(),
-                    "end of a log segment"
-                );
-                break;
-            };
-            let lsn = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
-            // One use of a segment writes consecutive records from its
-            // start; a record out of sequence is left from an earlier use
-            // (a newer record over it was cut short): the segment's end.
-            if previous.is_some_and(|previous| lsn != previous + 1) {
-                break;
-            }
-            previous = Some(lsn);
-            if lsn <= last {
-                continue;
-            }
-            if lsn != last + 1 {
-                return Err(Error::corrupt(
-                    "log",
-                    format!(
-                        "{} holds record {lsn} but the store needs {} next",
-                        path.display(),
-                        last + 1
-                    ),
-                ));
-            }
-            replay(&txn, &payload[8..])
-                .map_err(|error| Error::corrupt("log", format!("record {lsn}: {error}")))?;
-            last = lsn;
-            replayed += 1;
+    let mut report = RecoveryReport {
+        last_lsn: durable,
+        segments: paths.len(),
+        ..RecoveryReport::default()
+    };
+    let mut damage = None;
+    for (index, (_, name)) in paths.iter().enumerate() {
+        let bytes = storage.read(name)?;
+        let scanned = scan_segment(&txn, &bytes, index, &mut report)
+            .map_err(|error| match error {
+                Scan::Failed(error) => error,
+                Scan::Replay(lsn, message) => {
+                    Error::corrupt("log", format!("{name}: record {lsn}: {message}"))
+                }
+                Scan::Version(version) => Error::Storage(format!(
+                    "{} was written by log format version {version}; this build reads version {SEGMENT_VERSION}: \
+                     recover it with the build that wrote it (start and stop it once), then start this one",
+                    storage.describe(name)
+                )),
+            })?;
+        if let Some(found) = scanned {
+            damage = Some(found);
+            break;
         }
     }
-    if last != durable {
-        save_durable_lsn(&txn, last)?;
+    let loss = match damage {
+        None => None,
+        Some(damage) => {
+            let (_, name) = &paths[damage.segment_index];
+            let loss = LogLoss {
+                segment: storage.describe(name),
+                offset: damage.offset,
+                reason: damage.reason,
+                first_lost_lsn: damage.first_lost_lsn,
+                last_lost_lsn: damage.last_lost_lsn,
+                intact_records_dropped: damage.intact_records_dropped,
+                set_aside: paths[damage.segment_index..]
+                    .iter()
+                    .map(|(_, name)| format!("{name}{DAMAGED_SUFFIX}"))
+                    .collect(),
+            };
+            if !accept_loss {
+                drop(txn);
+                return Err(Error::LogDamaged(Box::new(loss)));
+            }
+            tracing::error!(
+                segment = %loss.segment,
+                offset = loss.offset,
+                reason = %loss.reason,
+                first_lost_lsn = loss.first_lost_lsn,
+                last_lost_lsn = loss.last_lost_lsn,
+                intact_records_dropped = loss.intact_records_dropped,
+                "the log is damaged; accepting the loss as asked: keeping every record before the damage"
+            );
+            Some((damage.segment_index, loss))
+        }
+    };
+    if report.last_lsn != durable {
+        save_durable_lsn(&txn, report.last_lsn)?;
     }
     txn.commit()?;
-    if replayed > 0 {
-        tracing::info!(records = replayed, last_lsn = last, "replayed the log");
+    if report.replayed_records > 0 {
+        tracing::info!(
+            records = report.replayed_records,
+            last_lsn = report.last_lsn,
+            "replayed the log"
+        );
     }
-    for path in &paths {
-        fs::remove_file(path)?;
+    // The replay is durable: the segments can go, the damaged ones aside.
+    let keep_from = loss.as_ref().map_or(paths.len(), |(index, _)| *index);
+    for (index, (_, name)) in paths.iter().enumerate() {
+        if index >= keep_from {
+            storage.rename(name, &format!("{name}{DAMAGED_SUFFIX}"))?;
+        } else {
+            storage.remove(name)?;
+        }
     }
     if !paths.is_empty() {
-        sync_dir(dir)?;
+        storage.sync_names()?;
     }
-    Ok(last)
+    report.loss = loss.map(|(_, loss)| loss);
+    Ok(report)
 }
 
-/// Takes one whole, intact record's payload off the front of `rest`.
-fn next_record<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let header = rest.get(..RECORD_HEADER_LEN)?;
-    let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
-    let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
-    let payload = rest.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN.checked_add(len)?)?;
-    if len < 8 || crc32fast::hash(payload) != crc {
-        return None;
+enum Scan {
+    Failed(Error),
+    Replay(u64, String),
+    Version(u32),
+}
+
+impl From<Error> for Scan {
+    fn from(error: Error) -> Scan {
+        Scan::Failed(error)
     }
-    *rest = &rest[RECORD_HEADER_LEN + len..];
-    Some(payload)
+}
+
+/// Replays one segment's records that redb lacks. `Ok(Some(damage))` when
+/// the segment is damaged: what was replayed before the damage stays in
+/// `txn`, and nothing after it is read.
+fn scan_segment(
+    txn: &WriteTransaction,
+    bytes: &[u8],
+    index: usize,
+    report: &mut RecoveryReport,
+) -> Result<Option<Damage>, Scan> {
+    let damage =
+        |offset: usize, reason: String, report: &RecoveryReport, beyond: &[Found]| Damage {
+            segment_index: index,
+            offset: offset as u64,
+            reason,
+            first_lost_lsn: report.last_lsn + 1,
+            last_lost_lsn: beyond
+                .iter()
+                .map(|record| record.lsn)
+                .max()
+                .unwrap_or(report.last_lsn + 1),
+            intact_records_dropped: beyond.len() as u64,
+        };
+    let capacity = match read_header(bytes) {
+        Header::Intact(capacity) => capacity,
+        Header::Unfinished => return Ok(None),
+        Header::Version(version) => return Err(Scan::Version(version)),
+        Header::Damaged => {
+            let beyond = intact_after(bytes, SEGMENT_HEADER_LEN, report.last_lsn);
+            let reason = "the segment's header is damaged".to_owned();
+            return Ok(Some(damage(0, reason, report, &beyond)));
+        }
+    };
+    if (bytes.len() as u64) < capacity {
+        let beyond = intact_after(bytes, SEGMENT_HEADER_LEN, report.last_lsn);
+        let reason = format!(
+            "the segment is {} bytes long but was created with {capacity}: it was cut short",
+            bytes.len()
+        );
+        return Ok(Some(damage(bytes.len(), reason, report, &beyond)));
+    }
+    // The run of consecutive records from the start: one use of the segment.
+    let mut at = SEGMENT_HEADER_LEN;
+    let mut previous: Option<u64> = None;
+    while let Some(record) = record_at(bytes, at) {
+        if previous.is_some_and(|previous| record.lsn != previous + 1) {
+            // Left from the segment's earlier use (numbered lower), or
+            // damage (numbered higher, found again below).
+            break;
+        }
+        previous = Some(record.lsn);
+        if record.lsn <= report.last_lsn {
+            at += record.len;
+            continue;
+        }
+        if record.lsn != report.last_lsn + 1 {
+            let reason = format!(
+                "it holds record {} where the store needs {} next: records are missing",
+                record.lsn,
+                report.last_lsn + 1
+            );
+            let beyond = intact_after(bytes, at, report.last_lsn);
+            return Ok(Some(damage(at, reason, report, &beyond)));
+        }
+        replay(txn, record.payload).map_err(|message| Scan::Replay(record.lsn, message))?;
+        report.last_lsn = record.lsn;
+        report.replayed_records += 1;
+        at += record.len;
+    }
+    // The run ended at `at`. Whatever follows numbered above the last
+    // record held was written later than the record that should be at
+    // `at`: from the same write, it is a torn write (never acknowledged);
+    // from a later write, the write holding `at` was synced before it, so
+    // it was damaged afterwards.
+    let next = report.last_lsn + 1;
+    let beyond = intact_after(bytes, at, report.last_lsn);
+    if beyond.iter().any(|record| record.write_first > next) {
+        let reason =
+            format!("record {next} is unreadable but intact records of later writes follow it");
+        return Ok(Some(damage(at, reason, report, &beyond)));
+    }
+    if !beyond.is_empty() {
+        tracing::warn!(
+            offset = at,
+            dropped = beyond.len(),
+            first_dropped_lsn = next,
+            "the log's last write was cut short by the crash; its records were never acknowledged"
+        );
+        report.torn_records += beyond.len() as u64;
+    }
+    Ok(None)
 }
 
 fn take<'a>(ops: &mut &'a [u8], len: usize) -> Result<&'a [u8], String> {
@@ -382,12 +711,14 @@ pub(crate) struct LogItem {
     pub(crate) commands: usize,
     /// The event log's head after this batch.
     pub(crate) head: u64,
+    /// What reads may see once this batch is durable.
+    pub(crate) snapshot: Option<Snapshot>,
     /// `Some(lsn)`: this batch was committed to redb with a sync, which
-    /// made every record up to `lsn` durable there; start a new segment.
+    /// made every record up to `lsn` durable there; reuse the segment.
     pub(crate) checkpoint: Option<u64>,
-    /// `Some(error)`: a redb commit failed, so the batches held back since
-    /// a failure of the log will not be made durable by a checkpoint soon:
-    /// answer them with this error. Carries no answers of its own.
+    /// `Some(error)`: redb failed, so the batches held back since a failure
+    /// of the log will not be made durable by a checkpoint: answer them
+    /// with this error. Carries no record and no answers of its own.
     pub(crate) abort: Option<Error>,
 }
 
@@ -408,62 +739,97 @@ impl LogLink {
     }
 }
 
-/// The log thread: owns the current segment file.
+/// The segment being written.
+struct Segment {
+    name: String,
+    file: Box<dyn LogFile>,
+    capacity: u64,
+    /// Where the next record goes.
+    offset: u64,
+}
+
+/// The log thread: owns the segment files.
 struct LogWriter {
     /// Answers of batches applied while the log was failed: they become
     /// durable with the next checkpoint, and are answered then.
     held: Vec<crate::writer::Answer>,
-    dir: PathBuf,
-    path: PathBuf,
-    file: Option<File>,
+    storage: Arc<dyn LogStorage>,
+    segment_bytes: u64,
+    current: Option<Segment>,
+    /// Segments filled before the current one, since the last checkpoint.
+    older: Vec<String>,
+    /// Records were written since the last checkpoint.
+    dirty: bool,
     buffer: Vec<u8>,
     batch_max: usize,
     head: Arc<watch::Sender<u64>>,
+    view: Arc<View>,
     failed: Arc<AtomicBool>,
     observer: Option<Arc<dyn WriterObserver>>,
 }
 
+/// What the log thread shares with the engine.
+pub(crate) struct LogShared {
+    pub(crate) head: Arc<watch::Sender<u64>>,
+    pub(crate) view: Arc<View>,
+    pub(crate) failed: Arc<AtomicBool>,
+    pub(crate) observer: Option<Arc<dyn WriterObserver>>,
+}
+
 /// Starts the log thread with a new segment whose first record is `next_lsn`.
 pub(crate) fn start(
-    dir: &Path,
+    storage: Arc<dyn LogStorage>,
+    segment_bytes: u64,
     next_lsn: u64,
     batch_max: usize,
-    head: Arc<watch::Sender<u64>>,
-    failed: Arc<AtomicBool>,
-    observer: Option<Arc<dyn WriterObserver>>,
+    shared: LogShared,
 ) -> Result<LogLink, Error> {
-    let path = segment_path(dir, next_lsn);
-    let file = create_segment(dir, &path)?;
+    let current = create_segment(&*storage, next_lsn, segment_bytes)?;
     let (items, receiver) = crossbeam_channel::bounded(IN_FLIGHT_MAX);
+    shared.failed.store(false, Ordering::SeqCst);
     let writer = LogWriter {
         held: Vec::new(),
-        dir: dir.to_owned(),
-        path,
-        file: Some(file),
+        storage,
+        segment_bytes,
+        current: Some(current),
+        older: Vec::new(),
+        dirty: false,
         buffer: Vec::with_capacity(1 << 20),
         batch_max,
-        head,
-        failed: failed.clone(),
-        observer,
+        head: shared.head,
+        view: shared.view,
+        failed: shared.failed.clone(),
+        observer: shared.observer,
     };
     let handle = std::thread::Builder::new()
         .name("mercato-log".to_owned())
         .spawn(move || writer.run(receiver))?;
     Ok(LogLink {
         items,
-        failed,
+        failed: shared.failed,
         handle,
     })
 }
 
-fn create_segment(dir: &Path, path: &Path) -> Result<File, Error> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(path)?;
-    sync_dir(dir)?;
-    Ok(file)
+/// Creates a segment at its full length with its header, synced, and its
+/// name made durable.
+fn create_segment(
+    storage: &dyn LogStorage,
+    first_lsn: u64,
+    capacity: u64,
+) -> Result<Segment, Error> {
+    let name = segment_name(first_lsn);
+    let mut file = storage.create(&name)?;
+    file.set_len(capacity)?;
+    file.write_at(0, &segment_header(capacity))?;
+    file.sync_data()?;
+    storage.sync_names()?;
+    Ok(Segment {
+        name,
+        file,
+        capacity,
+        offset: SEGMENT_HEADER_LEN as u64,
+    })
 }
 
 impl LogWriter {
@@ -485,7 +851,23 @@ impl LogWriter {
         for answer in self.held.drain(..) {
             answer(Some(&error));
         }
+        if !self.dirty && !self.failed.load(Ordering::SeqCst) {
+            // A clean stop: the last checkpoint holds everything, so the
+            // next open has no log to read.
+            if let Err(error) = self.remove_segments() {
+                tracing::warn!(%error, "cannot remove the log's segments at shutdown");
+            }
+        }
         tracing::debug!("log thread stopped");
+    }
+
+    fn remove_segments(&mut self) -> Result<(), Error> {
+        let current = self.current.take().map(|segment| segment.name);
+        for name in self.older.drain(..).chain(current) {
+            self.storage.remove(&name)?;
+        }
+        self.storage.sync_names()?;
+        Ok(())
     }
 
     /// Makes a group of batches durable (or learns they are) and answers them.
@@ -493,9 +875,9 @@ impl LogWriter {
     /// An abort ends a group but changes nothing about the batches before
     /// it: they are committed to redb and own their record numbers, so their
     /// records are written and synced like any others (dropping them would
-    /// leave a gap that recovery takes for the end of the log). The abort
-    /// only fails the batches held since a failure of the log, which no
-    /// checkpoint will make durable now.
+    /// leave a gap that recovery takes for damage). The abort only fails
+    /// the batches held since a failure of the log, which no checkpoint
+    /// will make durable now.
     fn settle(&mut self, group: &mut Vec<LogItem>, commands: usize) {
         let abort = group.last_mut().and_then(|last| last.abort.take());
         if abort.is_some() {
@@ -514,8 +896,9 @@ impl LogWriter {
     }
 
     fn settle_batches(&mut self, group: &mut Vec<LogItem>, commands: usize) {
-        let last = group.last().expect("a group has a batch");
+        let last = group.last_mut().expect("a group has a batch");
         let head = last.head;
+        let snapshot = last.snapshot.take();
         let outcome = match last.checkpoint {
             // redb synced everything up to here: nothing to write.
             Some(lsn) => {
@@ -526,6 +909,9 @@ impl LogWriter {
         };
         match outcome {
             Ok(()) => {
+                if let Some(snapshot) = snapshot {
+                    self.view.publish(snapshot);
+                }
                 self.head.send_replace(head);
                 for answer in self.held.drain(..) {
                     answer(None);
@@ -537,7 +923,8 @@ impl LogWriter {
                 }
             }
             // The batches are applied; the writer's next commit is a
-            // checkpoint, which makes them durable. Until then they wait.
+            // checkpoint, which makes them durable. Until then they wait,
+            // and reads do not see them.
             Err(()) => {
                 for item in group.drain(..) {
                     self.held.extend(item.answers);
@@ -546,7 +933,8 @@ impl LogWriter {
         }
     }
 
-    /// Appends the group's records and syncs. `Err` when the log is failed.
+    /// Writes the group's records as one write and syncs. `Err` when the
+    /// log is failed: it then stays failed until a checkpoint.
     fn append(&mut self, group: &[LogItem], commands: usize) -> Result<(), ()> {
         if self.failed.load(Ordering::SeqCst) {
             return Err(());
@@ -561,19 +949,24 @@ impl LogWriter {
             return Err(());
         }
         self.buffer.clear();
+        let mut write_first = None;
         for item in group {
             if let Some(record) = &item.record {
+                let at = self.buffer.len();
                 self.buffer.extend_from_slice(record);
+                let lsn = u64_at(record, 8);
+                let first = *write_first.get_or_insert(lsn);
+                seal_record(&mut self.buffer, at, first);
             }
         }
-        if self.buffer.is_empty() {
+        let Some(write_first) = write_first else {
             return Ok(());
-        }
+        };
         let started = Instant::now();
-        let file = self.file.as_mut().expect("a healthy log has a segment");
-        let result = file.write_all(&self.buffer).and_then(|()| file.sync_data());
+        let result = self.write(write_first);
         match result {
             Ok(()) => {
+                self.dirty = true;
                 if let Some(observer) = &self.observer {
                     observer.log_synced(&LogSyncReport {
                         batches: group.len(),
@@ -587,7 +980,6 @@ impl LogWriter {
             Err(error) => {
                 tracing::error!(
                     %error,
-                    log = %self.path.display(),
                     "log write failed; answers wait for the next checkpoint"
                 );
                 self.failed.store(true, Ordering::SeqCst);
@@ -596,217 +988,78 @@ impl LogWriter {
         }
     }
 
-    /// Starts a new segment after a checkpoint at `lsn` and deletes the old
-    /// one, which redb now holds entirely. A failure leaves the log failed:
-    /// the writer then checkpoints every batch until a rotation succeeds.
-    fn rotate(&mut self, lsn: u64) {
-        let path = segment_path(&self.dir, lsn + 1);
-        let result = match self.file.as_mut() {
-            // Reuse the segment: overwriting a file in place lets a sync
-            // skip the file system's journal, which an append needs for the
-            // new length. The old records left behind are all numbered at
-            // most `lsn`, which redb holds, so recovery skips them.
-            Some(file) if !self.failed.load(Ordering::SeqCst) => file
-                .seek(SeekFrom::Start(0))
-                .map_err(Error::from)
-                .and_then(|_| {
-                    fs::rename(&self.path, &path)?;
-                    self.path = path;
-                    Ok(())
-                }),
-            // After a failed write the segment may end in a partial record:
-            // start a fresh one.
-            _ => {
-                self.file = None;
-                create_segment(&self.dir, &path).and_then(|file| {
-                    self.file = Some(file);
-                    let old = std::mem::replace(&mut self.path, path);
-                    if old != self.path {
-                        // Not synced: should the old segment reappear after
-                        // a crash, recovery skips its records, which redb holds.
-                        fs::remove_file(&old)?;
-                    }
-                    Ok(())
-                })
+    /// Writes the buffer into the current segment, or into a new one when
+    /// it does not fit, and syncs.
+    fn write(&mut self, write_first: u64) -> Result<(), Error> {
+        let len = self.buffer.len() as u64;
+        let fits = self
+            .current
+            .as_ref()
+            .is_some_and(|segment| segment.offset + len <= segment.capacity);
+        if !fits {
+            let capacity = self
+                .segment_bytes
+                .max((SEGMENT_HEADER_LEN as u64 + len).next_multiple_of(1 << 16));
+            let segment = create_segment(&*self.storage, write_first, capacity)?;
+            if let Some(old) = self.current.replace(segment) {
+                self.older.push(old.name);
             }
-        };
+        }
+        let segment = self.current.as_mut().expect("a segment was made above");
+        segment.file.write_at(segment.offset, &self.buffer)?;
+        segment.file.sync_data()?;
+        segment.offset += len;
+        Ok(())
+    }
+
+    /// Starts the log afresh after a checkpoint at `lsn`: redb now holds
+    /// every record so far, so the current segment is reused from its
+    /// start under the next record's name (overwriting a file in place lets
+    /// a sync skip the file system's journal, which an append needs for the
+    /// new length) and older segments are removed. The records left behind
+    /// are numbered at most `lsn`, which redb holds, so recovery skips
+    /// them. After a failed write the segment may end in a partial record:
+    /// a fresh one is made instead. A failure leaves the log failed: the
+    /// writer then checkpoints every batch until a rotation succeeds.
+    fn rotate(&mut self, lsn: u64) {
+        let result = self.rotate_inner(lsn);
         match result {
             Ok(()) => {
+                self.dirty = false;
                 if self.failed.swap(false, Ordering::SeqCst) {
                     tracing::info!("the log recovered after a checkpoint");
                 }
             }
             Err(error) => {
-                tracing::error!(%error, "cannot start a new log segment");
+                tracing::error!(%error, "cannot start the log afresh after a checkpoint");
                 self.failed.store(true, Ordering::SeqCst);
             }
         }
     }
+
+    fn rotate_inner(&mut self, lsn: u64) -> Result<(), Error> {
+        let name = segment_name(lsn + 1);
+        let reusable = !self.failed.load(Ordering::SeqCst) && self.current.is_some();
+        if reusable {
+            let segment = self.current.as_mut().expect("checked above");
+            if segment.name != name {
+                self.storage.rename(&segment.name, &name)?;
+                segment.name = name;
+            }
+            segment.offset = SEGMENT_HEADER_LEN as u64;
+        } else {
+            let old = self.current.take();
+            self.older.extend(old.map(|segment| segment.name));
+            self.older.retain(|old| *old != name);
+            self.current = Some(create_segment(&*self.storage, lsn + 1, self.segment_bytes)?);
+        }
+        for old in std::mem::take(&mut self.older) {
+            self.storage.remove(&old)?;
+        }
+        self.storage.sync_names()?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicUsize;
-
-    use redb::ReadableDatabase;
-    use redb::backends::InMemoryBackend;
-
-    use super::*;
-    use crate::{
-        Engine, EngineConfig, NewProduct, OrderId, ProductId, ReservationLine, ReserveRequest,
-    };
-
-    /// Appends still to fail, for the one test that injects failures.
-    pub(super) static FAIL_APPENDS: AtomicUsize = AtomicUsize::new(0);
-
-    #[test]
-    fn a_failed_log_write_is_answered_after_the_checkpoint_that_makes_it_durable() {
-        let dir = tempfile::tempdir().unwrap();
-        let open = || Engine::open(EngineConfig::new(dir.path())).unwrap();
-        let engine = open();
-        engine
-            .create_product(NewProduct {
-                id: Some(ProductId(1)),
-                name: "One".to_owned(),
-                price: "1.00".parse().unwrap(),
-                on_hand: 10,
-                ..NewProduct::default()
-            })
-            .wait()
-            .unwrap();
-        let order = OrderId(uuid::Uuid::now_v7());
-        FAIL_APPENDS.store(1, Ordering::SeqCst);
-        let reserved = engine
-            .reserve(ReserveRequest {
-                order_id: order,
-                items: vec![ReservationLine {
-                    product_id: ProductId(1),
-                    quantity: 3,
-                }],
-                ttl: None,
-            })
-            .wait();
-        assert_eq!(
-            FAIL_APPENDS.load(Ordering::SeqCst),
-            0,
-            "the failure was injected"
-        );
-        assert!(reserved.is_ok(), "held, then made durable: {reserved:?}");
-        assert!(engine.is_healthy(), "a fresh segment after the checkpoint");
-        engine.wait_durable().wait().unwrap();
-        drop(engine);
-
-        let engine = open();
-        assert!(engine.reservation(order).unwrap().is_some());
-        assert_eq!(engine.stock(ProductId(1)).unwrap().unwrap().reserved, 3);
-    }
-
-    #[test]
-    fn a_record_out_of_sequence_ends_its_segment() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database();
-        let mut bytes = Vec::new();
-        for lsn in 1..=4 {
-            bytes.extend(record(lsn, lsn, b"first use"));
-        }
-        fs::write(segment_path(dir.path(), 1), &bytes).unwrap();
-        assert_eq!(recover(&db, dir.path()).unwrap(), 4);
-        // The segment's second use: record 5 at its start was cut short, so
-        // an intact record of the first use is there, then record 6.
-        let mut bytes = record(2, 2, b"first use");
-        bytes.extend(record(6, 6, b"second use"));
-        fs::write(segment_path(dir.path(), 5), &bytes).unwrap();
-        assert_eq!(recover(&db, dir.path()).unwrap(), 4);
-        assert_eq!(stock(&db, 6), None);
-    }
-
-    fn database() -> Database {
-        let db = Database::builder()
-            .create_with_backend(InMemoryBackend::new())
-            .unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.open_table(storage::META).unwrap();
-        txn.open_table(storage::STOCK).unwrap();
-        txn.commit().unwrap();
-        db
-    }
-
-    fn record(lsn: u64, product: u64, value: &[u8]) -> Vec<u8> {
-        let mut log = LogBuffer::new();
-        log.op(
-            OP_INSERT,
-            TableId::Stock,
-            &product.to_le_bytes(),
-            Some(value),
-        );
-        log.op(
-            OP_REMOVE,
-            TableId::Stock,
-            &(product + 100).to_le_bytes(),
-            None,
-        );
-        log.finish(lsn).unwrap()
-    }
-
-    fn stock(db: &Database, product: u64) -> Option<Vec<u8>> {
-        let txn = db.begin_read().unwrap();
-        let table = txn.open_table(storage::STOCK).unwrap();
-        table
-            .get(product)
-            .unwrap()
-            .map(|bytes| bytes.value().to_vec())
-    }
-
-    #[test]
-    fn an_empty_batch_makes_no_record() {
-        assert!(LogBuffer::new().finish(1).is_none());
-    }
-
-    #[test]
-    fn recovery_replays_whole_records_and_ignores_a_torn_tail() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database();
-        let mut bytes = record(1, 1, b"one");
-        bytes.extend(record(2, 2, b"two"));
-        let third = record(3, 3, b"three");
-        bytes.extend(&third[..third.len() - 1]);
-        fs::write(segment_path(dir.path(), 1), &bytes).unwrap();
-
-        assert_eq!(recover(&db, dir.path()).unwrap(), 2);
-        assert_eq!(stock(&db, 1), Some(b"one".to_vec()));
-        assert_eq!(stock(&db, 2), Some(b"two".to_vec()));
-        assert_eq!(stock(&db, 3), None);
-        assert!(segments(dir.path()).unwrap().is_empty());
-
-        // Records redb already holds are skipped; the next one applies.
-        let mut bytes = record(2, 2, b"stale");
-        bytes.extend(record(3, 3, b"three"));
-        fs::write(segment_path(dir.path(), 2), &bytes).unwrap();
-        assert_eq!(recover(&db, dir.path()).unwrap(), 3);
-        assert_eq!(stock(&db, 2), Some(b"two".to_vec()));
-        assert_eq!(stock(&db, 3), Some(b"three".to_vec()));
-    }
-
-    #[test]
-    fn a_gap_in_the_log_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database();
-        fs::write(segment_path(dir.path(), 5), record(5, 1, b"late")).unwrap();
-        let error = recover(&db, dir.path()).unwrap_err();
-        assert!(error.to_string().contains("needs 1 next"), "{error}");
-        assert_eq!(stock(&db, 1), None);
-        assert_eq!(segments(dir.path()).unwrap().len(), 1, "kept for a human");
-    }
-
-    #[test]
-    fn a_flipped_bit_ends_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = database();
-        let mut bytes = record(1, 1, b"one");
-        let flipped = bytes.len() - 1;
-        bytes[flipped] ^= 1;
-        fs::write(segment_path(dir.path(), 1), &bytes).unwrap();
-        assert_eq!(recover(&db, dir.path()).unwrap(), 0);
-        assert_eq!(stock(&db, 1), None);
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@
 //! writer rebuilds its in-memory state from what is on disk.
 
 use std::collections::HashSet;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,7 +29,9 @@ use crate::inventory::{
 };
 use crate::observer::BatchReport;
 use crate::storage::{self, StoredProduct};
-use crate::wal::{self, LogBuffer, LogItem, LogLink, Logged, TableId};
+use crate::store::{self, Opened};
+use crate::view::View;
+use crate::wal::{self, LogBuffer, LogItem, LogLink, LogShared, Logged, TableId};
 
 /// The longest consumer name, in bytes.
 pub(crate) const CONSUMER_NAME_LENGTH_MAX: usize = 64;
@@ -272,7 +275,8 @@ impl WriterState {
 }
 
 pub(crate) struct Writer {
-    db: Arc<Database>,
+    /// The store; `None` only while a reopen after a fault has not succeeded.
+    db: Option<Arc<Database>>,
     config: EngineConfig,
     ids: IdSource,
     state: WriterState,
@@ -281,13 +285,13 @@ pub(crate) struct Writer {
     unsynced_since: Option<Instant>,
     /// The state on disk may differ from `state`: reload before the next batch.
     needs_reload: bool,
-    /// The event log's head, published once the events are durable: by the
-    /// writer itself with periodic durability, by the log thread otherwise.
-    head: Arc<watch::Sender<u64>>,
-    /// True while the last batch committed; false after a failed one.
-    healthy: Arc<AtomicBool>,
-    /// When a batch or a reload last failed: an idle writer retries at most
-    /// once per [`FAILURE_RETRY_INTERVAL`] after that.
+    /// `Some` after an I/O fault, which redb latches: the store must be
+    /// closed and reopened before anything else is written, and until then
+    /// every write is refused with this error.
+    unavailable: Option<Error>,
+    shared: Shared,
+    /// When a batch, a reload or a reopen last failed: an idle writer
+    /// retries at most once per [`FAILURE_RETRY_INTERVAL`] after that.
     last_failure: Option<Instant>,
     /// The write-ahead log (immediate durability).
     log: Option<LogLink>,
@@ -297,33 +301,51 @@ pub(crate) struct Writer {
     log_bytes: usize,
 }
 
+/// What the writer shares with the engine's readers.
+pub(crate) struct Shared {
+    /// The event log's head, published once the events are durable: by the
+    /// writer itself with periodic durability, by the log thread otherwise.
+    pub(crate) head: Arc<watch::Sender<u64>>,
+    /// The snapshot reads see, published with the head.
+    pub(crate) view: Arc<View>,
+    /// True unless the store is unavailable or the last batch failed.
+    pub(crate) healthy: Arc<AtomicBool>,
+    /// Set by the log thread while the write-ahead log is failed.
+    pub(crate) log_failed: Arc<AtomicBool>,
+}
+
 /// How often an idle writer retries after a storage failure.
 const FAILURE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Bytes written and synced next to the store before reopening it after a
+/// fault: a full disk that still has no room fails here, cheaply, instead
+/// of halfway through the reopen.
+const REOPEN_PROBE_BYTES: usize = 1 << 20;
+const REOPEN_PROBE_NAME: &str = "mercato.probe";
+
 impl Writer {
-    pub(crate) fn new(
-        db: Arc<Database>,
+    /// A writer over a freshly opened store; starts the log thread.
+    pub(crate) fn start(
         config: EngineConfig,
-        state: WriterState,
-        head: Arc<watch::Sender<u64>>,
-        healthy: Arc<AtomicBool>,
-        log: Option<LogLink>,
-        last_lsn: u64,
-    ) -> Writer {
-        Writer {
-            db,
+        opened: Opened,
+        shared: Shared,
+    ) -> Result<Writer, Error> {
+        let last_lsn = opened.recovery.last_lsn;
+        let log = start_log(&config, last_lsn, &shared)?;
+        Ok(Writer {
+            db: Some(opened.db),
             config,
             ids: IdSource::new(),
-            state,
+            state: opened.state,
             unsynced_since: None,
             needs_reload: false,
-            head,
-            healthy,
+            unavailable: None,
+            shared,
             last_failure: None,
             log,
             last_lsn,
             log_bytes: 0,
-        }
+        })
     }
 
     /// The writer thread's body: runs until a `Shutdown` command arrives or
@@ -353,7 +375,7 @@ impl Writer {
                 break;
             }
         }
-        if self.unsynced_since.is_some() {
+        if self.unsynced_since.is_some() && self.unavailable.is_none() {
             self.apply_batch(Vec::new(), true);
         }
         if let Some(log) = self.log.take() {
@@ -365,12 +387,15 @@ impl Writer {
         tracing::debug!("writer stopped");
     }
 
+    fn retry_due(&self) -> bool {
+        self.last_failure
+            .is_none_or(|failed| failed.elapsed() >= FAILURE_RETRY_INTERVAL)
+    }
+
     fn idle_work_due(&self) -> bool {
-        if self.needs_reload {
-            // Nothing else is worth trying until the state is rebuilt.
-            return self
-                .last_failure
-                .is_none_or(|failed| failed.elapsed() >= FAILURE_RETRY_INTERVAL);
+        if self.needs_reload || self.unavailable.is_some() {
+            // Nothing else is worth trying until the store is back.
+            return self.retry_due();
         }
         let now = self.config.clock.now();
         let expiry_due = self
@@ -406,23 +431,90 @@ impl Writer {
             .is_some_and(|log| log.failed.load(Ordering::SeqCst))
     }
 
-    fn apply_batch(&mut self, commands: Vec<Command>, force_sync: bool) {
+    /// Brings the store back after an I/O fault, when due: checks that the
+    /// disk takes writes again, closes the store and the log, and opens
+    /// them afresh, which replays every synced log record. Until this
+    /// succeeds every write is refused. Reads keep using the last published
+    /// snapshot until the old store is closed, a moment before the new one
+    /// is published.
+    fn restore(&mut self) -> Result<(), Error> {
+        if let Some(error) = &self.unavailable {
+            if !self.retry_due() {
+                return Err(error.clone());
+            }
+            if let Err(error) = self.reopen() {
+                self.last_failure = Some(Instant::now());
+                tracing::warn!(%error, "the store is still unavailable");
+                let error = match error {
+                    error @ Error::StorageUnavailable(_) => error,
+                    other => Error::StorageUnavailable(other.to_string()),
+                };
+                self.unavailable = Some(error.clone());
+                return Err(error);
+            }
+        }
         if self.needs_reload {
-            match WriterState::load(&self.db) {
+            let db = self.db.as_ref().expect("an available store is open");
+            match WriterState::load(db) {
                 Ok(state) => {
                     self.state = state;
                     self.needs_reload = false;
                 }
                 Err(error) => {
-                    self.healthy.store(false, Ordering::SeqCst);
+                    self.shared.healthy.store(false, Ordering::SeqCst);
                     self.last_failure = Some(Instant::now());
                     tracing::error!(%error, "writer cannot reload its state; refusing writes");
-                    for command in commands {
-                        command.fail(error.clone());
-                    }
-                    return;
+                    return Err(error);
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn reopen(&mut self) -> Result<(), Error> {
+        probe_space(&self.config)?;
+        if let Some(log) = self.log.take() {
+            log.close();
+        }
+        if let Some(db) = self.db.take() {
+            store::close(db);
+        }
+        let opened = store::open(&self.config, false)?;
+        let last_lsn = opened.recovery.last_lsn;
+        let snapshot = opened.snapshot.clone();
+        let log = match start_log(&self.config, last_lsn, &self.shared) {
+            Ok(log) => log,
+            Err(error) => {
+                drop(opened.snapshot);
+                store::close(opened.db);
+                return Err(error);
+            }
+        };
+        self.shared.view.publish(snapshot);
+        self.shared.head.send_replace(opened.state.last_seq());
+        self.db = Some(opened.db);
+        self.state = opened.state;
+        self.log = log;
+        self.last_lsn = last_lsn;
+        self.log_bytes = 0;
+        self.unsynced_since = None;
+        self.needs_reload = false;
+        self.shared.healthy.store(true, Ordering::SeqCst);
+        let error = self.unavailable.take().expect("reopened after a fault");
+        tracing::info!(
+            after = %error,
+            replayed_records = opened.recovery.replayed_records,
+            "the store is available again"
+        );
+        Ok(())
+    }
+
+    fn apply_batch(&mut self, commands: Vec<Command>, force_sync: bool) {
+        if let Err(error) = self.restore() {
+            for command in commands {
+                command.fail(error.clone());
+            }
+            return;
         }
         let force_sync = force_sync
             || commands
@@ -441,80 +533,119 @@ impl Writer {
         let written = self.write_batch(commands, now, &mut synced, log, &mut answers, &mut report);
         report.synced = synced;
         match written {
-            Ok(log) => {
-                if synced {
-                    self.unsynced_since = None;
-                } else {
-                    self.unsynced_since.get_or_insert_with(Instant::now);
-                }
-                self.healthy.store(true, Ordering::SeqCst);
-                if let Some(observer) = &self.config.observer {
-                    observer.batch_committed(&report);
-                }
-                let Some(link) = &self.log else {
-                    // Publish the new head before answering, so a caller
-                    // that reads the log after its answer sees its own events.
-                    self.head.send_replace(self.state.last_seq());
-                    for answer in answers {
-                        answer(None);
-                    }
-                    return;
-                };
-                let record = log.and_then(|log| log.finish(self.last_lsn + 1));
-                if let Some(record) = &record {
-                    self.last_lsn += 1;
-                    self.log_bytes += record.len();
-                }
-                if synced {
-                    self.log_bytes = 0;
-                }
-                let item = LogItem {
-                    record,
-                    answers,
-                    commands: report.commands,
-                    head: self.state.last_seq(),
-                    checkpoint: synced.then_some(self.last_lsn),
-                    abort: None,
-                };
-                if let Err(unsent) = link.items.send(item) {
-                    // The log thread is gone (it panicked). From now on
-                    // every batch is a checkpoint, answered here.
-                    link.failed.store(true, Ordering::SeqCst);
-                    let unsent = unsent.into_inner();
-                    let error = (!synced).then(|| {
-                        Error::Storage("the log thread stopped; outcome unknown".to_owned())
-                    });
-                    if synced {
-                        self.head.send_replace(self.state.last_seq());
-                    }
-                    for answer in unsent.answers {
-                        answer(error.as_ref());
-                    }
-                }
-            }
+            Ok(log) => self.committed(log, answers, synced, &report),
+            Err(error) => self.failed(error, answers),
+        }
+    }
+
+    /// A batch committed: hands it to the log thread, or (periodic
+    /// durability) publishes and answers it at once.
+    fn committed(
+        &mut self,
+        log: Option<LogBuffer>,
+        answers: Vec<Answer>,
+        synced: bool,
+        report: &BatchReport,
+    ) {
+        if synced {
+            self.unsynced_since = None;
+        } else {
+            self.unsynced_since.get_or_insert_with(Instant::now);
+        }
+        self.shared.healthy.store(true, Ordering::SeqCst);
+        if let Some(observer) = &self.config.observer {
+            observer.batch_committed(report);
+        }
+        let db = self
+            .db
+            .as_ref()
+            .expect("a batch committed to an open store");
+        let snapshot = match db.begin_read() {
+            Ok(snapshot) => Some(Arc::new(snapshot)),
             Err(error) => {
-                tracing::error!(%error, commands = answers.len(), "batch failed; nothing applied");
-                // Unhealthy before anyone hears of the failure.
-                self.healthy.store(false, Ordering::SeqCst);
-                self.needs_reload = true;
-                self.last_failure = Some(Instant::now());
-                for answer in answers {
-                    answer(Some(&error));
+                tracing::warn!(%error, "no read snapshot of the batch; reads stay on the last one");
+                None
+            }
+        };
+        let Some(link) = &self.log else {
+            // Publish before answering, so a caller that reads after its
+            // answer sees its own write and its events.
+            if let Some(snapshot) = snapshot {
+                self.shared.view.publish(snapshot);
+            }
+            self.shared.head.send_replace(self.state.last_seq());
+            for answer in answers {
+                answer(None);
+            }
+            return;
+        };
+        let record = log.and_then(|log| log.finish(self.last_lsn + 1));
+        if let Some(record) = &record {
+            self.last_lsn += 1;
+            self.log_bytes += record.len();
+        }
+        if synced {
+            self.log_bytes = 0;
+        }
+        let item = LogItem {
+            record,
+            answers,
+            commands: report.commands,
+            head: self.state.last_seq(),
+            snapshot,
+            checkpoint: synced.then_some(self.last_lsn),
+            abort: None,
+        };
+        if let Err(unsent) = link.items.send(item) {
+            // The log thread is gone (it panicked). From now on every batch
+            // is a checkpoint, answered here.
+            link.failed.store(true, Ordering::SeqCst);
+            let unsent = unsent.into_inner();
+            let error = (!synced)
+                .then(|| Error::Storage("the log thread stopped; outcome unknown".to_owned()));
+            if synced {
+                if let Some(snapshot) = unsent.snapshot {
+                    self.shared.view.publish(snapshot);
                 }
-                // Batches held back by a failed log wait for a checkpoint
-                // that this failure makes unlikely: fail them too.
-                if let Some(link) = &self.log {
-                    let _ = link.items.send(LogItem {
-                        record: None,
-                        answers: Vec::new(),
-                        commands: 0,
-                        head: self.state.last_seq(),
-                        checkpoint: None,
-                        abort: Some(error),
-                    });
-                }
+                self.shared.head.send_replace(self.state.last_seq());
+            }
+            for answer in unsent.answers {
+                answer(error.as_ref());
             }
         }
+    }
+
+    /// A batch failed: nothing of it was committed. An I/O fault makes the
+    /// store unavailable until it is reopened; anything else only makes
+    /// the writer reload its state from disk.
+    fn failed(&mut self, error: Error, answers: Vec<Answer>) {
+        tracing::error!(%error, commands = answers.len(), "batch failed; nothing applied");
+        // Unhealthy before anyone hears of the failure.
+        self.shared.healthy.store(false, Ordering::SeqCst);
+        self.last_failure = Some(Instant::now());
+        for answer in answers {
+            answer(Some(&error));
+        }
+        if !matches!(error, Error::StorageUnavailable(_)) {
+            self.needs_reload = true;
+            return;
+        }
+        // redb latched the fault, so no checkpoint will make the batches
+        // held back by a failed log durable: they are failed too (their
+        // outcome is unknown until the store is reopened, which replays
+        // only what the log synced). Batches already sent are settled first.
+        if let Some(link) = &self.log {
+            let _ = link.items.send(LogItem {
+                record: None,
+                answers: Vec::new(),
+                commands: 0,
+                head: self.state.last_seq(),
+                snapshot: None,
+                checkpoint: None,
+                abort: Some(error.clone()),
+            });
+        }
+        self.unavailable = Some(error);
     }
 
     /// Applies every command in one write transaction and commits, returning
@@ -609,7 +740,8 @@ impl Writer {
     }
 
     fn begin(&self, synced: bool) -> Result<WriteTransaction, Error> {
-        let mut txn = self.db.begin_write()?;
+        let db = self.db.as_ref().expect("an available store is open");
+        let mut txn = db.begin_write()?;
         if synced {
             storage::make_durable(&mut txn)?;
         } else {
@@ -736,7 +868,9 @@ impl Writer {
         result: Result<T, Error>,
         failure: &mut Option<Error>,
     ) -> Answer {
-        if let Err(error @ Error::Storage(_)) = &result {
+        if let Err(error) = &result
+            && error.is_storage_fault()
+        {
             failure.get_or_insert_with(|| error.clone());
         }
         let Reply { sender, record } = reply;
@@ -747,7 +881,7 @@ impl Writer {
             let expires_at = now.plus(record.ttl);
             match self.save_idempotency(tables, &record.key, &value, expires_at) {
                 Ok(()) => {}
-                Err(error @ Error::Storage(_)) => {
+                Err(error) if error.is_storage_fault() => {
                     failure.get_or_insert(error);
                 }
                 Err(error) => tracing::warn!(%error, "idempotency record not saved"),
@@ -1316,5 +1450,43 @@ pub(crate) fn validate_consumer_name(consumer: &str) -> Result<(), Error> {
             format!("between 1 and {CONSUMER_NAME_LENGTH_MAX} bytes"),
         ));
     }
+    Ok(())
+}
+
+/// Starts the log thread for immediate durability; `None` for periodic.
+fn start_log(
+    config: &EngineConfig,
+    last_lsn: u64,
+    shared: &Shared,
+) -> Result<Option<LogLink>, Error> {
+    match config.durability {
+        Durability::Immediate => wal::start(
+            config.log(),
+            config.log_segment_bytes,
+            last_lsn + 1,
+            config.batch_max,
+            LogShared {
+                head: shared.head.clone(),
+                view: shared.view.clone(),
+                failed: shared.log_failed.clone(),
+                observer: config.observer.clone(),
+            },
+        )
+        .map(Some),
+        Durability::Periodic { .. } => Ok(None),
+    }
+}
+
+/// Writes, syncs and removes a file of [`REOPEN_PROBE_BYTES`] next to the
+/// store: does the disk take writes again?
+fn probe_space(config: &EngineConfig) -> Result<(), Error> {
+    let path = config.data_dir.join(REOPEN_PROBE_NAME);
+    let result = std::fs::File::create(&path).and_then(|mut file| {
+        file.write_all(&vec![0; REOPEN_PROBE_BYTES])?;
+        file.sync_all()
+    });
+    let removed = std::fs::remove_file(&path);
+    result?;
+    removed?;
     Ok(())
 }

@@ -8,7 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-/// Seconds a client is asked to wait after `503 overloaded`.
+/// Seconds a client is asked to wait after a 503 (`overloaded`,
+/// `storage_unavailable`).
 const RETRY_AFTER_SECONDS: u64 = 1;
 
 /// An error answer: a stable `code`, a human `detail`, and context members.
@@ -36,7 +37,7 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "rate_limited" => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
         "overloaded" => (StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
         "shutting_down" => (StatusCode::SERVICE_UNAVAILABLE, "Shutting down"),
-        "store_failed" => (StatusCode::SERVICE_UNAVAILABLE, "Store failed"),
+        "storage_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "Storage unavailable"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }
 }
@@ -120,7 +121,16 @@ impl From<mercato_engine::Error> for ApiError {
                     .with("state", "reserved")
                     .with("reserved", reserved)
             }
-            Error::Storage(_) => ApiError::internal(error),
+            Error::StorageUnavailable(_) => {
+                tracing::warn!(%error, "storage unavailable");
+                ApiError::new(
+                    "storage_unavailable",
+                    "the store cannot take writes right now (for example, the disk is full) and \
+                     recovers by itself; retry later, with the same Idempotency-Key to learn the \
+                     outcome of a write that was in flight",
+                )
+            }
+            Error::Storage(_) | Error::LogDamaged(_) => ApiError::internal(error),
             other => ApiError::new(other.code(), other.to_string()),
         }
     }
@@ -186,6 +196,6 @@ pub(crate) struct Problem {
     /// `forbidden`, `not_found`, `insufficient_stock`, `invalid_state`,
     /// `conflict`, `idempotency_key_in_use`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `overloaded`,
-    /// `shutting_down`, `store_failed`, `internal`.
+    /// `shutting_down`, `storage_unavailable`, `internal`.
     code: String,
 }

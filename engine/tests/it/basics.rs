@@ -452,22 +452,26 @@ fn a_full_queue_answers_overloaded_at_once_and_reads_go_on() {
     let mut small = config(dir.path(), &clock);
     small.queue_max = 4;
     small.batch_max = 4;
-    small.observer = Some(Arc::new(Gate {
+    let gate = Arc::new(Gate {
         barrier: barrier.clone(),
-        armed: Mutex::new(true),
-    }));
+        armed: Mutex::new(false),
+    });
+    small.observer = Some(gate.clone());
     let engine = Engine::open(small).unwrap();
-    let first = engine.create_product(product(1, 100));
-    barrier.wait(); // the writer is now stuck after its first batch
+    engine.create_product(product(1, 100)).wait().unwrap();
+    *gate.armed.lock().unwrap() = true;
+    let first = engine.adjust_stock(ProductId(1), 1);
+    barrier.wait(); // the writer is now stuck after this batch
     let queued: Vec<_> = (0..4)
         .map(|n| engine.reserve(request(order(n), &[(1, 1)])))
         .collect();
     let refused = engine.reserve(request(order(9), &[(1, 1)])).wait();
     assert_eq!(refused.unwrap_err(), Error::Overloaded);
     assert_eq!(engine.queue_depth(), 4);
-    assert!(
-        engine.product(ProductId(1)).unwrap().is_some(),
-        "reads do not wait"
+    assert_eq!(
+        engine.stock(ProductId(1)).unwrap().unwrap().on_hand,
+        100,
+        "reads do not wait, and see only what is durable"
     );
     barrier.wait();
     first.wait().unwrap();

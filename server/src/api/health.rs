@@ -24,18 +24,19 @@ pub(crate) async fn healthz() -> Json<Health> {
 }
 
 /// `GET /readyz`: storage (and the search index, when there is one) is open
-/// and the writer is healthy (a failed disk makes the server unready until
-/// it is restarted).
+/// and takes writes (a full or failing disk makes the server unready until
+/// the engine has recovered, which it does by itself).
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
-        (status = 503, description = "Starting, stopping (`shutting_down`), or the store failed and the server must be restarted (`store_failed`)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Starting, stopping (`shutting_down`), or the store cannot take writes for now, e.g. the disk is full (`storage_unavailable`); reads keep working and writes resume by themselves", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     if !state.engine.is_healthy() {
         ApiError::new(
-            "store_failed",
-            "the store failed; restart the server to recover",
+            "storage_unavailable",
+            "the store cannot take writes for now (for example, the disk is full); \
+             it recovers by itself once writes succeed again",
         )
         .into_response()
     } else if state.is_ready() {

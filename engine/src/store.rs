@@ -1,0 +1,160 @@
+//! Opening the store: the redb file (or the configured backend), its tables
+//! and schema, and the recovery of the write-ahead log. [`open`] is run by
+//! [`Engine::open`](crate::Engine::open) and again by the writer when it
+//! reopens the store after an I/O fault.
+
+use std::fs;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase as _, ReadableTable as _};
+
+use crate::config::EngineConfig;
+use crate::engine::DATABASE_FILE_NAME;
+use crate::error::Error;
+use crate::storage;
+use crate::view::Snapshot;
+use crate::wal::{self, RecoveryReport};
+use crate::writer::WriterState;
+
+/// A store opened and recovered, ready for a writer.
+pub(crate) struct Opened {
+    pub(crate) db: Arc<Database>,
+    pub(crate) state: WriterState,
+    pub(crate) recovery: RecoveryReport,
+    /// What reads see at first: everything recovered, which is durable.
+    pub(crate) snapshot: Snapshot,
+}
+
+/// Opens the store in `config`, replays the log (see [`wal::recover`] for
+/// `accept_loss`) and loads the writer's state.
+pub(crate) fn open(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error> {
+    fs::create_dir_all(&config.data_dir)?;
+    let path = config.data_dir.join(DATABASE_FILE_NAME);
+    let mut builder = redb::Builder::new();
+    builder.set_cache_size(config.cache_size_bytes);
+    let db = match &config.storage_backend {
+        Some(backend) => builder.create_with_backend(SharedBackend(backend.clone())),
+        None => builder.create(&path),
+    };
+    let db = db.map_err(|error| match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::Storage(format!(
+            "{} is already open in another process",
+            path.display()
+        )),
+        redb::DatabaseError::Storage(redb::StorageError::Io(error)) => {
+            Error::StorageUnavailable(format!("cannot open {}: {error}", path.display()))
+        }
+        other => Error::Storage(format!("cannot open {}: {other}", path.display())),
+    })?;
+    initialize(&db, &config.currency)?;
+    let recovery = wal::recover(&db, &*config.log(), accept_loss)?;
+    let state = WriterState::load(&db)?;
+    let snapshot = Arc::new(db.begin_read()?);
+    Ok(Opened {
+        db: Arc::new(db),
+        state,
+        recovery,
+        snapshot,
+    })
+}
+
+/// Closes a store so that it can be opened again in this process: redb
+/// releases the file at once, even while read snapshots of it live on
+/// (their reads then fail).
+pub(crate) fn close(db: Arc<Database>) {
+    match Arc::try_unwrap(db) {
+        Ok(db) => {
+            if let Err(error) = db.close() {
+                tracing::warn!(%error, "closing the failed store");
+            }
+        }
+        Err(_) => {
+            tracing::error!("the store is still shared; it closes when the last user drops it")
+        }
+    }
+}
+
+/// Lets an `Arc`ed backend from [`EngineConfig`] be handed to redb, which
+/// takes its backend by value.
+#[derive(Debug)]
+struct SharedBackend(Arc<dyn redb::StorageBackend>);
+
+impl redb::StorageBackend for SharedBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.0.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.0.write(offset, data)
+    }
+
+    fn close(&self) -> std::io::Result<()> {
+        self.0.close()
+    }
+}
+
+/// Creates the tables and checks (or, on a new store, writes) the schema
+/// version and currency.
+fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
+    let mut txn = db.begin_write()?;
+    storage::make_durable(&mut txn)?;
+    {
+        let mut meta = txn.open_table(storage::META)?;
+        let version = meta
+            .get(storage::META_SCHEMA_VERSION)?
+            .map(|bytes| bytes.value().to_vec());
+        match version {
+            None => {
+                meta.insert(
+                    storage::META_SCHEMA_VERSION,
+                    storage::SCHEMA_VERSION.to_le_bytes().as_slice(),
+                )?;
+                meta.insert(storage::META_CURRENCY, currency.as_bytes())?;
+            }
+            Some(bytes) => {
+                let stored = <[u8; 8]>::try_from(bytes.as_slice())
+                    .map(u64::from_le_bytes)
+                    .map_err(|_| Error::corrupt("meta", "schema version"))?;
+                if stored != storage::SCHEMA_VERSION {
+                    return Err(Error::Storage(format!(
+                        "the store has schema version {stored}; this build reads version {}",
+                        storage::SCHEMA_VERSION
+                    )));
+                }
+                let stored = meta
+                    .get(storage::META_CURRENCY)?
+                    .map(|bytes| String::from_utf8_lossy(bytes.value()).into_owned())
+                    .ok_or_else(|| Error::corrupt("meta", "no currency"))?;
+                if stored != currency {
+                    return Err(Error::invalid(
+                        "currency",
+                        format!("the store was created with currency {stored}, not {currency}"),
+                    ));
+                }
+            }
+        }
+        txn.open_table(storage::PRODUCTS)?;
+        txn.open_table(storage::PRODUCTS_BY_CATEGORY)?;
+        txn.open_table(storage::STOCK)?;
+        txn.open_table(storage::RESERVATIONS)?;
+        txn.open_table(storage::RESERVATION_DEADLINES)?;
+        txn.open_table(storage::EVENTS)?;
+        txn.open_table(storage::CONSUMER_POSITIONS)?;
+        txn.open_table(storage::IDEMPOTENCY)?;
+        txn.open_table(storage::IDEMPOTENCY_EXPIRY)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
