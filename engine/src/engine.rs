@@ -291,10 +291,8 @@ impl Engine {
     }
 
     /// Resolves once everything the writer applied before this call is
-    /// durable. Reads see a batch as soon as it is applied, which (with
-    /// immediate durability) is a moment before its log record is synced;
-    /// a reader about to acknowledge something on the strength of a read
-    /// (the server replaying a stored answer) waits on this first. Cheap:
+    /// durable (and so visible to reads, which show only durable state):
+    /// for a caller that sent writes without awaiting their answers. Cheap:
     /// no sync of its own. With periodic durability it waits only for the
     /// writer.
     pub fn wait_durable(&self) -> Pending<()> {

@@ -171,15 +171,9 @@ pub(crate) async fn idempotency(
     };
 
     match state.engine.idempotency_record(&storage_key) {
-        Ok(Some(bytes)) => {
-            // The record may belong to a write whose sync is still under
-            // way (its first caller went away before the answer): replay
-            // only what a crash cannot take back.
-            if let Err(error) = state.engine.wait_durable().await {
-                return ApiError::from(error).into_response();
-            }
-            return replay(&bytes, &fingerprint);
-        }
+        // Reads show only durable state, so a stored answer found here
+        // rests on a write that a crash cannot take back.
+        Ok(Some(bytes)) => return replay(&bytes, &fingerprint),
         Ok(None) => {}
         Err(error) => return ApiError::from(error).into_response(),
     }
