@@ -28,6 +28,16 @@ pub(crate) struct Opened {
 /// Opens the store in `config`, replays the log (see [`wal::recover`] for
 /// `accept_loss`) and loads the writer's state.
 pub(crate) fn open(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error> {
+    open_inner(config, accept_loss).map_err(|error| match error {
+        Error::StorageUnavailable(message) => Error::StorageUnavailable(format!(
+            "opening the store in {}: {message}",
+            config.data_dir.display()
+        )),
+        other => other,
+    })
+}
+
+fn open_inner(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error> {
     fs::create_dir_all(&config.data_dir)?;
     let path = config.data_dir.join(DATABASE_FILE_NAME);
     let mut builder = redb::Builder::new();

@@ -315,14 +315,17 @@ impl std::fmt::Display for LogLoss {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} at byte {}: {}; records from {} on are lost ({} intact records up to {} found beyond the damage)",
-            self.segment,
-            self.offset,
-            self.reason,
-            self.first_lost_lsn,
-            self.intact_records_dropped,
-            self.last_lost_lsn,
-        )
+            "{} at byte {}: {}; records from {} on cannot be replayed",
+            self.segment, self.offset, self.reason, self.first_lost_lsn,
+        )?;
+        if self.intact_records_dropped > 0 {
+            write!(
+                f,
+                " ({} intact records, up to {}, lie beyond the damage)",
+                self.intact_records_dropped, self.last_lost_lsn,
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -584,14 +587,9 @@ fn scan_segment(
             return Ok(Some(damage(0, reason, report, &beyond)));
         }
     };
-    if (bytes.len() as u64) < capacity {
-        let beyond = intact_after(bytes, SEGMENT_HEADER_LEN, report.last_lsn);
-        let reason = format!(
-            "the segment is {} bytes long but was created with {capacity}: it was cut short",
-            bytes.len()
-        );
-        return Ok(Some(damage(bytes.len(), reason, report, &beyond)));
-    }
+    // A segment shorter than it was created has lost its end: damage, but
+    // the intact records before the cut are replayed first.
+    let cut_short = (bytes.len() as u64) < capacity;
     // The run of consecutive records from the start: one use of the segment.
     let mut at = SEGMENT_HEADER_LEN;
     let mut previous: Option<u64> = None;
@@ -619,6 +617,14 @@ fn scan_segment(
         report.last_lsn = record.lsn;
         report.replayed_records += 1;
         at += record.len;
+    }
+    if cut_short {
+        let beyond = intact_after(bytes, at, report.last_lsn);
+        let reason = format!(
+            "the segment is {} bytes long but was created with {capacity}: it was cut short",
+            bytes.len()
+        );
+        return Ok(Some(damage(bytes.len(), reason, report, &beyond)));
     }
     // The run ended at `at`. Whatever follows numbered above the last
     // record held was written later than the record that should be at

@@ -317,10 +317,15 @@ pub(crate) struct Shared {
 /// How often an idle writer retries after a storage failure.
 const FAILURE_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Bytes written and synced next to the store before reopening it after a
-/// fault: a full disk that still has no room fails here, cheaply, instead
-/// of halfway through the reopen.
-const REOPEN_PROBE_BYTES: usize = 1 << 20;
+/// The least written and synced next to the store before reopening it
+/// after a fault: a full disk that still has no room fails here, cheaply,
+/// instead of halfway through the reopen, which closes the store that reads
+/// use. The probe grows with the log the reopen will replay (see
+/// [`reopen_probe_bytes`]).
+const REOPEN_PROBE_BYTES_MIN: usize = 1 << 20;
+/// How many bytes of store a byte of log may take when replayed: a record's
+/// keys and values land in B-tree pages that are copied on write.
+const REPLAY_GROWTH_FACTOR: usize = 4;
 const REOPEN_PROBE_NAME: &str = "mercato.probe";
 
 impl Writer {
@@ -472,7 +477,7 @@ impl Writer {
     }
 
     fn reopen(&mut self) -> Result<(), Error> {
-        probe_space(&self.config)?;
+        probe_space(&self.config, reopen_probe_bytes(self.log_bytes))?;
         if let Some(log) = self.log.take() {
             log.close();
         }
@@ -1477,12 +1482,23 @@ fn start_log(
     }
 }
 
-/// Writes, syncs and removes a file of [`REOPEN_PROBE_BYTES`] next to the
-/// store: does the disk take writes again?
-fn probe_space(config: &EngineConfig) -> Result<(), Error> {
+/// The room a reopen needs: enough to replay `log_bytes` of log.
+fn reopen_probe_bytes(log_bytes: usize) -> usize {
+    REOPEN_PROBE_BYTES_MIN.max(log_bytes.saturating_mul(REPLAY_GROWTH_FACTOR))
+}
+
+/// Writes, syncs and removes a file of `bytes` next to the store: does the
+/// disk take that much again?
+fn probe_space(config: &EngineConfig, bytes: usize) -> Result<(), Error> {
     let path = config.data_dir.join(REOPEN_PROBE_NAME);
     let result = std::fs::File::create(&path).and_then(|mut file| {
-        file.write_all(&vec![0; REOPEN_PROBE_BYTES])?;
+        let chunk = vec![0; REOPEN_PROBE_BYTES_MIN];
+        let mut left = bytes;
+        while left > 0 {
+            let len = left.min(chunk.len());
+            file.write_all(&chunk[..len])?;
+            left -= len;
+        }
         file.sync_all()
     });
     let removed = std::fs::remove_file(&path);

@@ -17,10 +17,19 @@ use crate::{
 /// Appends still to fail, for the one test that injects failures.
 pub(super) static FAIL_APPENDS: AtomicUsize = AtomicUsize::new(0);
 
+/// Held by every test whose log thread appends: an injected failure must
+/// meet the test that injected it.
+static APPENDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn appends() -> std::sync::MutexGuard<'static, ()> {
+    APPENDS.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
 const CAPACITY: u64 = 64 << 10;
 
 #[test]
 fn a_failed_log_write_is_answered_after_the_checkpoint_that_makes_it_durable() {
+    let _appends = appends();
     let dir = tempfile::tempdir().unwrap();
     let open = || Engine::open(EngineConfig::new(dir.path())).unwrap();
     let engine = open();
@@ -329,6 +338,7 @@ fn item(lsn: Option<u64>, answers: &Arc<std::sync::Mutex<Vec<(u64, bool)>>>, nam
 
 #[test]
 fn an_abort_ending_a_group_keeps_the_records_before_it() {
+    let _appends = appends();
     let dir = tempfile::tempdir().unwrap();
     let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut writer = log_writer(dir.path(), 1);
@@ -358,11 +368,13 @@ fn an_abort_ending_a_group_keeps_the_records_before_it() {
 
 #[test]
 fn a_write_that_does_not_fit_starts_a_new_segment_and_recovery_reads_both() {
+    let _appends = appends();
     let dir = tempfile::tempdir().unwrap();
     let answers = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut writer = log_writer(dir.path(), 1);
     let mut lsn = 0;
     while writer.older.is_empty() {
+        assert!(lsn < 10_000, "a 64 KiB segment fills");
         lsn += 1;
         let mut group = vec![item(Some(lsn), &answers, lsn)];
         writer.settle(&mut group, 1);
