@@ -4,5 +4,6 @@ mod basics;
 mod contention;
 mod crash;
 mod faults;
+mod full_disk;
 mod model;
 mod support;

@@ -2,5 +2,6 @@
 //! and the real binary killed and restarted.
 
 mod binary;
+mod full_disk;
 mod routes;
 mod support;
