@@ -17,12 +17,16 @@ use crossbeam_channel::{Sender, TrySendError};
 use redb::ReadableTable;
 use tokio::sync::{oneshot, watch};
 
+use crate::catalog::writes::CatalogCommand;
 use crate::catalog::{NewProduct, Page, Product, ProductPatch};
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::event::EventEnvelope;
+use crate::idempotency::{self, IdempotencyCommand};
 use crate::ids::{OrderId, ProductId};
+use crate::inventory::writes::InventoryCommand;
 use crate::inventory::{Reservation, ReserveRequest, Reserved, Stock};
+use crate::outbox::{self, OutboxCommand};
 use crate::storage::{self, StoredProduct};
 use crate::store;
 use crate::subscription::Subscription;
@@ -422,7 +426,7 @@ impl Engine {
 
     /// A consumer's saved position in the event log (0 when it has none).
     pub fn consumer_position(&self, consumer: &str) -> Result<u64, Error> {
-        writer::validate_consumer_name(consumer)?;
+        outbox::validate_consumer_name(consumer)?;
         let txn = self.inner.view.current();
         let positions = txn.open_table(storage::CONSUMER_POSITIONS)?;
         Ok(positions.get(consumer)?.map_or(0, |seq| seq.value()))
@@ -431,17 +435,19 @@ impl Engine {
     /// Saves a consumer's position: the last `seq` it has fully handled.
     pub fn save_consumer_position(&self, consumer: &str, seq: u64) -> Pending<()> {
         let consumer = consumer.to_owned();
-        self.submit(|reply| Command::SavePosition {
-            consumer,
-            seq,
-            reply,
+        self.submit(|reply| {
+            Command::Outbox(OutboxCommand::SavePosition {
+                consumer,
+                seq,
+                reply,
+            })
         })
     }
 
     /// A saved idempotency record (an opaque value, e.g. the first answer to
     /// a request with an `Idempotency-Key`), unless it has expired.
     pub fn idempotency_record(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        writer::validate_idempotency_key(key)?;
+        idempotency::validate_idempotency_key(key)?;
         let txn = self.inner.view.current();
         let records = txn.open_table(storage::IDEMPOTENCY)?;
         let Some(bytes) = records.get(key)? else {
@@ -456,11 +462,13 @@ impl Engine {
     pub fn save_idempotency_record(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Pending<()> {
         let key = key.to_owned();
         let expires_at = self.inner.config.clock.now().plus(ttl);
-        self.submit(|reply| Command::SaveIdempotency {
-            key,
-            value,
-            expires_at,
-            reply,
+        self.submit(|reply| {
+            Command::Idempotency(IdempotencyCommand::Save {
+                key,
+                value,
+                expires_at,
+                reply,
+            })
         })
     }
 
@@ -515,15 +523,17 @@ impl<T> Write<T> {
 impl Write<Product> {
     /// See [`Engine::create_product`].
     pub fn create_product(product: NewProduct) -> Write<Product> {
-        Write::new(|reply| Command::CreateProduct { product, reply })
+        Write::new(|reply| Command::Catalog(CatalogCommand::Create { product, reply }))
     }
 
     /// See [`Engine::update_product`].
     pub fn update_product(product_id: ProductId, patch: ProductPatch) -> Write<Product> {
-        Write::new(move |reply| Command::UpdateProduct {
-            product_id,
-            patch,
-            reply,
+        Write::new(move |reply| {
+            Command::Catalog(CatalogCommand::Update {
+                product_id,
+                patch,
+                reply,
+            })
         })
     }
 }
@@ -531,33 +541,37 @@ impl Write<Product> {
 impl Write<Vec<Product>> {
     /// See [`Engine::import_products`].
     pub fn import_products(products: Vec<NewProduct>) -> Write<Vec<Product>> {
-        Write::new(|reply| Command::ImportProducts { products, reply })
+        Write::new(|reply| Command::Catalog(CatalogCommand::Import { products, reply }))
     }
 }
 
 impl Write<()> {
     /// See [`Engine::archive_product`].
     pub fn archive_product(product_id: ProductId) -> Write<()> {
-        Write::new(move |reply| Command::ArchiveProduct { product_id, reply })
+        Write::new(move |reply| Command::Catalog(CatalogCommand::Archive { product_id, reply }))
     }
 }
 
 impl Write<Stock> {
     /// See [`Engine::set_stock`].
     pub fn set_stock(product_id: ProductId, on_hand: u64) -> Write<Stock> {
-        Write::new(move |reply| Command::SetStock {
-            product_id,
-            on_hand,
-            reply,
+        Write::new(move |reply| {
+            Command::Inventory(InventoryCommand::SetStock {
+                product_id,
+                on_hand,
+                reply,
+            })
         })
     }
 
     /// See [`Engine::adjust_stock`].
     pub fn adjust_stock(product_id: ProductId, delta: i64) -> Write<Stock> {
-        Write::new(move |reply| Command::AdjustStock {
-            product_id,
-            delta,
-            reply,
+        Write::new(move |reply| {
+            Command::Inventory(InventoryCommand::AdjustStock {
+                product_id,
+                delta,
+                reply,
+            })
         })
     }
 }
@@ -565,18 +579,18 @@ impl Write<Stock> {
 impl Write<Reserved> {
     /// See [`Engine::reserve`].
     pub fn reserve(request: ReserveRequest) -> Write<Reserved> {
-        Write::new(|reply| Command::Reserve { request, reply })
+        Write::new(|reply| Command::Inventory(InventoryCommand::Reserve { request, reply }))
     }
 }
 
 impl Write<Reservation> {
     /// See [`Engine::commit_reservation`].
     pub fn commit_reservation(order_id: OrderId) -> Write<Reservation> {
-        Write::new(move |reply| Command::Commit { order_id, reply })
+        Write::new(move |reply| Command::Inventory(InventoryCommand::Commit { order_id, reply }))
     }
 
     /// See [`Engine::release_reservation`].
     pub fn release_reservation(order_id: OrderId) -> Write<Reservation> {
-        Write::new(move |reply| Command::Release { order_id, reply })
+        Write::new(move |reply| Command::Inventory(InventoryCommand::Release { order_id, reply }))
     }
 }

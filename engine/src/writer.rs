@@ -1,13 +1,17 @@
-//! The writer: one named thread that owns every redb write.
+//! The writer: one named thread that owns every redb write. Domain-agnostic
+//! machinery: the queue, the batch, one write transaction, the commit, the
+//! log, the answers, the reopen after a fault.
 //!
 //! Commands arrive on a bounded channel. The writer takes everything queued
 //! (up to `batch_max`), applies the batch in one write transaction, commits
-//! once, and only then answers each caller (group commit). Decisions about
-//! stock are made by the in-memory [`Ledger`]; business rejections are
-//! answers, and only a storage fault fails a batch. After a failed batch the
-//! writer rebuilds its in-memory state from what is on disk.
-
-use std::collections::HashSet;
+//! once, and only then answers each caller (group commit). What a command
+//! does is its domain's business: each domain module (`catalog::writes`,
+//! `inventory::writes`, `outbox`, `idempotency`) owns a command enum and an
+//! `apply(&mut Batch, command)` that makes its decisions (pure, over the
+//! in-memory state, such as the inventory's `Ledger`) and writes their
+//! outcome through the [`Batch`]. Business rejections are answers; only a
+//! storage fault fails a batch. After a failed batch the writer rebuilds its
+//! in-memory state from what is on disk.
 use std::io::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,24 +21,20 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{oneshot, watch};
 
-use crate::catalog::{IMPORT_PRODUCTS_MAX, NewProduct, Product, ProductFields, ProductPatch};
+use crate::catalog::{self, writes::CatalogCommand};
 use crate::clock::IdSource;
 use crate::config::{Durability, EngineConfig};
 use crate::error::Error;
 use crate::event::Event;
-use crate::ids::{OrderId, ProductId, ReservationId, Timestamp};
-use crate::inventory::{
-    Crossing, Ledger, ON_HAND_MAX, Reservation, ReservationStatus, ReserveRequest, Reserved, Stock,
-    StockEntry, same_lines, validate_reserve,
-};
+use crate::idempotency::{self, IdempotencyCommand};
+use crate::ids::Timestamp;
+use crate::inventory::{self, Ledger, StockEntry, writes::InventoryCommand};
 use crate::observer::BatchReport;
+use crate::outbox::{self, OutboxCommand};
 use crate::storage::{self, StoredProduct};
 use crate::store::{self, Opened};
 use crate::view::View;
 use crate::wal::{self, LogBuffer, LogItem, LogLink, LogShared, Logged, TableId};
-
-/// The longest consumer name, in bytes.
-pub(crate) const CONSUMER_NAME_LENGTH_MAX: usize = 64;
 
 /// Where a command's answer goes, with the idempotency record (if any) to
 /// save from it in the same write transaction.
@@ -53,62 +53,22 @@ pub(crate) struct Record<T> {
     pub(crate) render: Render<T>,
 }
 
-/// Everything the writer can be asked to do. Closed: one variant per write.
+/// Everything the writer can be asked to do: each domain's commands, and
+/// the writer's own. Adding a domain adds a variant here and a line in
+/// [`apply`].
 pub(crate) enum Command {
-    CreateProduct {
-        product: NewProduct,
-        reply: Reply<Product>,
-    },
-    ImportProducts {
-        products: Vec<NewProduct>,
-        reply: Reply<Vec<Product>>,
-    },
-    UpdateProduct {
-        product_id: ProductId,
-        patch: ProductPatch,
-        reply: Reply<Product>,
-    },
-    ArchiveProduct {
-        product_id: ProductId,
-        reply: Reply<()>,
-    },
-    SetStock {
-        product_id: ProductId,
-        on_hand: u64,
-        reply: Reply<Stock>,
-    },
-    AdjustStock {
-        product_id: ProductId,
-        delta: i64,
-        reply: Reply<Stock>,
-    },
-    Reserve {
-        request: ReserveRequest,
-        reply: Reply<Reserved>,
-    },
-    Commit {
-        order_id: OrderId,
-        reply: Reply<Reservation>,
-    },
-    Release {
-        order_id: OrderId,
-        reply: Reply<Reservation>,
-    },
-    SavePosition {
-        consumer: String,
-        seq: u64,
-        reply: Reply<()>,
-    },
-    SaveIdempotency {
-        key: String,
-        value: Vec<u8>,
-        expires_at: Timestamp,
-        reply: Reply<()>,
-    },
+    Catalog(CatalogCommand),
+    Inventory(InventoryCommand),
+    Outbox(OutboxCommand),
+    Idempotency(IdempotencyCommand),
     /// Expire what is due and sync to disk now.
-    Flush { reply: Reply<()> },
+    Flush {
+        reply: Reply<()>,
+    },
     /// Nothing: answered once every earlier batch is durable.
-    Barrier { reply: Reply<()> },
+    Barrier {
+        reply: Reply<()>,
+    },
     /// Finish the batch in hand, sync, answer the rest `ShuttingDown`, exit.
     Shutdown,
 }
@@ -116,26 +76,104 @@ pub(crate) enum Command {
 impl Command {
     /// Answers the command with `error` without applying it.
     pub(crate) fn fail(self, error: Error) {
-        fn send<T>(reply: Reply<T>, error: Error) {
-            // The caller may have stopped waiting; that is fine.
-            let _ = reply.sender.send(Err(error));
-        }
         match self {
-            Command::CreateProduct { reply, .. } | Command::UpdateProduct { reply, .. } => {
-                send(reply, error)
-            }
-            Command::ImportProducts { reply, .. } => send(reply, error),
-            Command::ArchiveProduct { reply, .. } => send(reply, error),
-            Command::SetStock { reply, .. } | Command::AdjustStock { reply, .. } => {
-                send(reply, error)
-            }
-            Command::Reserve { reply, .. } => send(reply, error),
-            Command::Commit { reply, .. } | Command::Release { reply, .. } => send(reply, error),
-            Command::SavePosition { reply, .. }
-            | Command::SaveIdempotency { reply, .. }
-            | Command::Flush { reply }
-            | Command::Barrier { reply } => send(reply, error),
+            Command::Catalog(command) => command.fail(error),
+            Command::Inventory(command) => command.fail(error),
+            Command::Outbox(command) => command.fail(error),
+            Command::Idempotency(command) => command.fail(error),
+            Command::Flush { reply } | Command::Barrier { reply } => refuse(reply, error),
             Command::Shutdown => {}
+        }
+    }
+}
+
+/// Answers `reply` with `error` at once.
+pub(crate) fn refuse<T>(reply: Reply<T>, error: Error) {
+    // The caller may have stopped waiting; that is fine.
+    let _ = reply.sender.send(Err(error));
+}
+
+/// Applies one command in the batch; `None` for `Shutdown`.
+fn apply(b: &mut Batch<'_, '_>, command: Command) -> Option<Answer> {
+    Some(match command {
+        Command::Catalog(command) => catalog::writes::apply(b, command),
+        Command::Inventory(command) => inventory::writes::apply(b, command),
+        Command::Outbox(command) => outbox::apply(b, command),
+        Command::Idempotency(command) => idempotency::apply(b, command),
+        Command::Flush { reply } | Command::Barrier { reply } => b.answer(reply, Ok(())),
+        Command::Shutdown => return None,
+    })
+}
+
+/// What a domain's writes work with inside one batch: its write
+/// transaction's tables, the writer's in-memory state, the batch's time,
+/// and the batch's report. Domain modules (`catalog::writes`,
+/// `inventory::writes`, ...) take it as their first argument.
+pub(crate) struct Batch<'a, 'txn> {
+    pub(crate) tables: &'a mut Tables<'txn>,
+    pub(crate) state: &'a mut WriterState,
+    pub(crate) config: &'a EngineConfig,
+    pub(crate) ids: &'a mut IdSource,
+    /// The time the batch is applied at.
+    pub(crate) now: Timestamp,
+    pub(crate) report: &'a mut BatchReport,
+    /// The storage fault that fails the whole batch, once one is met.
+    failure: &'a mut Option<Error>,
+}
+
+impl Batch<'_, '_> {
+    /// Appends an event to the outbox, in this batch's transaction.
+    pub(crate) fn emit(&mut self, event: Event) -> Result<(), Error> {
+        let seq = self.state.next_seq;
+        self.tables
+            .events()?
+            .insert(seq, storage::encode_event(self.now, &event).as_slice())?;
+        self.state.next_seq = seq + 1;
+        Ok(())
+    }
+
+    /// Holds a command's answer until the batch's fate is known. A storage
+    /// fault fails the whole batch. When the command asked for an
+    /// idempotency record, it is rendered from the outcome and saved now, in
+    /// the same write transaction as the command's own changes, so the two
+    /// are durable together or not at all.
+    pub(crate) fn answer<T: Send + 'static>(
+        &mut self,
+        reply: Reply<T>,
+        result: Result<T, Error>,
+    ) -> Answer {
+        if let Err(error) = &result
+            && error.is_storage_fault()
+        {
+            self.failure.get_or_insert_with(|| error.clone());
+        }
+        let Reply { sender, record } = reply;
+        if let Some(record) = record
+            && self.failure.is_none()
+            && let Some(value) = (record.render)(&result)
+        {
+            let expires_at = self.now.plus(record.ttl);
+            match idempotency::save(self, &record.key, &value, expires_at) {
+                Ok(()) => {}
+                Err(error) if error.is_storage_fault() => {
+                    self.failure.get_or_insert(error);
+                }
+                Err(error) => tracing::warn!(%error, "idempotency record not saved"),
+            }
+        }
+        Box::new(move |batch_error| {
+            let answer = match batch_error {
+                Some(error) => Err(error.clone()),
+                None => result,
+            };
+            let _ = sender.send(answer);
+        })
+    }
+
+    /// Records the batch's first storage fault, if `result` is one.
+    fn check(&mut self, result: Result<(), Error>) {
+        if let Err(error) = result {
+            self.failure.get_or_insert(error);
         }
     }
 }
@@ -147,7 +185,7 @@ pub(crate) type Answer = Box<dyn FnOnce(Option<&Error>) + Send>;
 /// The tables a batch writes, each opened on first use in the write
 /// transaction: redb flushes the root of every opened table at commit, so a
 /// batch of reservations should not pay for the catalog's tables.
-struct Tables<'txn> {
+pub(crate) struct Tables<'txn> {
     txn: &'txn WriteTransaction,
     /// The batch's log record, when it is written to the log.
     log: Option<LogBuffer>,
@@ -167,7 +205,7 @@ macro_rules! table_getters {
     ($($name:ident: $definition:expr => $key:ty, $value:ty, $id:ident;)*) => {
         impl<'txn> Tables<'txn> {
             $(
-                fn $name(&mut self) -> Result<Logged<'_, 'txn, $key, $value>, Error> {
+                pub(crate) fn $name(&mut self) -> Result<Logged<'_, 'txn, $key, $value>, Error> {
                     if self.$name.is_none() {
                         self.$name = Some(self.txn.open_table($definition)?);
                     }
@@ -215,11 +253,16 @@ impl<'txn> Tables<'txn> {
 /// What the writer keeps in memory, rebuilt from disk at open and after a
 /// failed batch.
 pub(crate) struct WriterState {
-    ledger: Ledger,
-    next_seq: u64,
-    next_product_id: u64,
-    next_deadline: Option<Timestamp>,
-    next_idempotency_expiry: Option<Timestamp>,
+    /// Stock decisions (inventory).
+    pub(crate) ledger: Ledger,
+    /// The next event's seq (the outbox).
+    pub(crate) next_seq: u64,
+    /// The next product id to assign (catalog).
+    pub(crate) next_product_id: u64,
+    /// The earliest deadline of an active reservation (inventory).
+    pub(crate) next_deadline: Option<Timestamp>,
+    /// The earliest expiry of an idempotency record.
+    pub(crate) next_idempotency_expiry: Option<Timestamp>,
 }
 
 impl WriterState {
@@ -677,27 +720,34 @@ impl Writer {
         };
         let mut log = {
             let mut tables = Tables::new(&txn, log);
-            if let Err(error) = self.expire_due(&mut tables, now, report) {
-                failure = Some(error);
-            }
-            if failure.is_none()
-                && let Err(error) = self.purge_idempotency(&mut tables, now)
-            {
-                failure = Some(error);
+            let mut b = Batch {
+                tables: &mut tables,
+                state: &mut self.state,
+                config: &self.config,
+                ids: &mut self.ids,
+                now,
+                report,
+                failure: &mut failure,
+            };
+            // Each domain's work due whatever the commands.
+            let expired = inventory::writes::expire_due(&mut b);
+            b.check(expired);
+            if b.failure.is_none() {
+                let purged = idempotency::purge(&mut b);
+                b.check(purged);
             }
             for command in commands {
-                if let Some(error) = &failure {
+                if let Some(error) = b.failure.as_ref() {
                     command.fail(error.clone());
                     continue;
                 }
-                if let Some(answer) = self.apply(&mut tables, command, now, report, &mut failure) {
+                if let Some(answer) = apply(&mut b, command) {
                     answers.push(answer);
                 }
             }
-            if failure.is_none()
-                && let Err(error) = self.flush_stock(&mut tables)
-            {
-                failure = Some(error);
+            if b.failure.is_none() {
+                let flushed = inventory::writes::flush_stock(&mut b);
+                b.check(flushed);
             }
             tables.log
         };
@@ -754,708 +804,6 @@ impl Writer {
         }
         Ok(txn)
     }
-
-    fn apply(
-        &mut self,
-        tables: &mut Tables<'_>,
-        command: Command,
-        now: Timestamp,
-        report: &mut BatchReport,
-        failure: &mut Option<Error>,
-    ) -> Option<Answer> {
-        Some(match command {
-            Command::CreateProduct { product, reply } => {
-                let result =
-                    self.import_products(tables, std::slice::from_ref(&product), true, now);
-                let result = result.map(|mut created| created.pop().expect("one product"));
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::ImportProducts { products, reply } => {
-                let result = self.import_products(tables, &products, false, now);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::UpdateProduct {
-                product_id,
-                patch,
-                reply,
-            } => {
-                let result = self.update_product(tables, product_id, &patch, now);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::ArchiveProduct { product_id, reply } => {
-                let result = self.archive_product(tables, product_id, now);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::SetStock {
-                product_id,
-                on_hand,
-                reply,
-            } => {
-                let result =
-                    self.set_on_hand(tables, product_id, i128::from(on_hand), "on_hand", now);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::AdjustStock {
-                product_id,
-                delta,
-                reply,
-            } => {
-                let result = self
-                    .state
-                    .ledger
-                    .live(product_id)
-                    .map(|entry| entry.on_hand);
-                let result = result.and_then(|on_hand| {
-                    let on_hand = i128::from(on_hand) + i128::from(delta);
-                    self.set_on_hand(tables, product_id, on_hand, "delta", now)
-                });
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::Reserve { request, reply } => {
-                let result = self.reserve(tables, &request, now);
-                match &result {
-                    Ok(reserved) if reserved.created => report.reservations_created += 1,
-                    Err(Error::InsufficientStock { .. }) => report.reservations_rejected += 1,
-                    _ => {}
-                }
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::Commit { order_id, reply } => {
-                let result = self.finish(tables, order_id, ReservationStatus::Committed, now);
-                if matches!(&result, Ok((_, true))) {
-                    report.reservations_committed += 1;
-                }
-                let result = result.map(|(reservation, _)| reservation);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::Release { order_id, reply } => {
-                let result = self.finish(tables, order_id, ReservationStatus::Released, now);
-                if matches!(&result, Ok((_, true))) {
-                    report.reservations_released += 1;
-                }
-                let result = result.map(|(reservation, _)| reservation);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::SavePosition {
-                consumer,
-                seq,
-                reply,
-            } => {
-                let result = self.save_position(tables, &consumer, seq);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::SaveIdempotency {
-                key,
-                value,
-                expires_at,
-                reply,
-            } => {
-                let result = self.save_idempotency(tables, &key, &value, expires_at);
-                self.hold(tables, now, reply, result, failure)
-            }
-            Command::Flush { reply } | Command::Barrier { reply } => {
-                self.hold(tables, now, reply, Ok(()), failure)
-            }
-            Command::Shutdown => return None,
-        })
-    }
-
-    /// Holds a command's answer until the batch's fate is known. A storage
-    /// error fails the whole batch. When the command asked for an idempotency
-    /// record, it is rendered from the outcome and saved now, in the same
-    /// write transaction as the command's own changes, so the two are
-    /// durable together or not at all.
-    fn hold<T: Send + 'static>(
-        &mut self,
-        tables: &mut Tables<'_>,
-        now: Timestamp,
-        reply: Reply<T>,
-        result: Result<T, Error>,
-        failure: &mut Option<Error>,
-    ) -> Answer {
-        if let Err(error) = &result
-            && error.is_storage_fault()
-        {
-            failure.get_or_insert_with(|| error.clone());
-        }
-        let Reply { sender, record } = reply;
-        if let Some(record) = record
-            && failure.is_none()
-            && let Some(value) = (record.render)(&result)
-        {
-            let expires_at = now.plus(record.ttl);
-            match self.save_idempotency(tables, &record.key, &value, expires_at) {
-                Ok(()) => {}
-                Err(error) if error.is_storage_fault() => {
-                    failure.get_or_insert(error);
-                }
-                Err(error) => tracing::warn!(%error, "idempotency record not saved"),
-            }
-        }
-        Box::new(move |batch_error| {
-            let answer = match batch_error {
-                Some(error) => Err(error.clone()),
-                None => result,
-            };
-            let _ = sender.send(answer);
-        })
-    }
-
-    fn emit(&mut self, tables: &mut Tables<'_>, now: Timestamp, event: Event) -> Result<(), Error> {
-        let seq = self.state.next_seq;
-        tables
-            .events()?
-            .insert(seq, storage::encode_event(now, &event).as_slice())?;
-        self.state.next_seq = seq + 1;
-        Ok(())
-    }
-
-    fn emit_crossings(
-        &mut self,
-        tables: &mut Tables<'_>,
-        now: Timestamp,
-        crossings: Vec<Crossing>,
-    ) -> Result<(), Error> {
-        for crossing in crossings {
-            let event = match crossing {
-                Crossing::Low {
-                    product_id,
-                    available,
-                    threshold,
-                } => Event::StockLow {
-                    product_id,
-                    available,
-                    threshold,
-                },
-                Crossing::Depleted { product_id } => Event::StockDepleted { product_id },
-            };
-            self.emit(tables, now, event)?;
-        }
-        Ok(())
-    }
-
-    fn flush_stock(&mut self, tables: &mut Tables<'_>) -> Result<(), Error> {
-        for product_id in self.state.ledger.take_dirty() {
-            let entry = self
-                .state
-                .ledger
-                .get(product_id)
-                .expect("dirty products are known");
-            let record = storage::encode_stock(entry.on_hand, entry.reserved);
-            tables.stock()?.insert(product_id.0, record.as_slice())?;
-        }
-        Ok(())
-    }
-
-    fn import_products(
-        &mut self,
-        tables: &mut Tables<'_>,
-        products: &[NewProduct],
-        single: bool,
-        now: Timestamp,
-    ) -> Result<Vec<Product>, Error> {
-        let field = |index: usize, name: &str| {
-            if single {
-                name.to_owned()
-            } else {
-                format!("products[{index}].{name}")
-            }
-        };
-        if products.is_empty() || products.len() > IMPORT_PRODUCTS_MAX {
-            return Err(Error::invalid(
-                "products",
-                format!("between 1 and {IMPORT_PRODUCTS_MAX} products"),
-            ));
-        }
-        // Decide everything first, so a bad product changes nothing.
-        let explicit: HashSet<u64> = products
-            .iter()
-            .filter_map(|product| product.id.map(|id| id.0))
-            .collect();
-        let mut next_id = self.state.next_product_id;
-        let mut seen = HashSet::with_capacity(products.len());
-        let mut planned = Vec::with_capacity(products.len());
-        for (index, new) in products.iter().enumerate() {
-            let id = match new.id {
-                Some(ProductId(0)) => {
-                    return Err(Error::invalid(field(index, "id"), "must be at least 1"));
-                }
-                Some(id) => id,
-                None => {
-                    while explicit.contains(&next_id)
-                        || self.state.ledger.get(ProductId(next_id)).is_some()
-                    {
-                        next_id += 1;
-                    }
-                    next_id += 1;
-                    ProductId(next_id - 1)
-                }
-            };
-            if self.state.ledger.get(id).is_some() {
-                return Err(Error::ProductExists(id));
-            }
-            if !seen.insert(id) {
-                return Err(Error::invalid(
-                    field(index, "id"),
-                    format!("product {id} appears twice"),
-                ));
-            }
-            let fields = ProductFields::from_new(id, new).map_err(|error| match error {
-                Error::InvalidInput {
-                    field: name,
-                    message,
-                } => Error::invalid(field(index, &name), message),
-                other => other,
-            })?;
-            if new.on_hand > ON_HAND_MAX {
-                return Err(Error::invalid(
-                    field(index, "on_hand"),
-                    format!("must be at most {ON_HAND_MAX}"),
-                ));
-            }
-            planned.push((
-                StoredProduct {
-                    id,
-                    fields,
-                    created_at: now,
-                    updated_at: now,
-                    archived: false,
-                },
-                new.on_hand,
-            ));
-        }
-        let mut created = Vec::with_capacity(planned.len());
-        for (product, on_hand) in planned {
-            let id = product.id;
-            tables
-                .products()?
-                .insert(id.0, product.encode().as_slice())?;
-            if !product.fields.category.is_empty() {
-                tables
-                    .products_by_category()?
-                    .insert((product.fields.category.as_str(), id.0), ())?;
-            }
-            self.state.ledger.insert(
-                id,
-                StockEntry {
-                    on_hand,
-                    reserved: 0,
-                    low_stock_threshold: product.fields.low_stock_threshold,
-                    archived: false,
-                },
-            );
-            self.state.next_product_id = self.state.next_product_id.max(id.0 + 1);
-            self.emit(tables, now, Event::ProductCreated { product_id: id })?;
-            if on_hand > 0 {
-                self.emit(
-                    tables,
-                    now,
-                    Event::StockUpdated {
-                        product_id: id,
-                        on_hand,
-                        reserved: 0,
-                        available: on_hand,
-                    },
-                )?;
-            }
-            created.push(product.to_product(&self.config.currency));
-        }
-        Ok(created)
-    }
-
-    fn live_product(
-        &self,
-        tables: &mut Tables<'_>,
-        product_id: ProductId,
-    ) -> Result<StoredProduct, Error> {
-        match storage::read_product(&*tables.products()?, product_id)? {
-            Some(product) if !product.archived => Ok(product),
-            _ => Err(Error::ProductNotFound(product_id)),
-        }
-    }
-
-    fn update_product(
-        &mut self,
-        tables: &mut Tables<'_>,
-        product_id: ProductId,
-        patch: &ProductPatch,
-        now: Timestamp,
-    ) -> Result<Product, Error> {
-        let mut product = self.live_product(tables, product_id)?;
-        if patch.is_empty() {
-            return Ok(product.to_product(&self.config.currency));
-        }
-        let fields = product.fields.patched(patch)?;
-        if fields.category != product.fields.category {
-            if !product.fields.category.is_empty() {
-                tables
-                    .products_by_category()?
-                    .remove((product.fields.category.as_str(), product_id.0))?;
-            }
-            if !fields.category.is_empty() {
-                tables
-                    .products_by_category()?
-                    .insert((fields.category.as_str(), product_id.0), ())?;
-            }
-        }
-        product.fields = fields;
-        product.updated_at = now.max(product.created_at);
-        tables
-            .products()?
-            .insert(product_id.0, product.encode().as_slice())?;
-        self.state.ledger.set_product_details(
-            product_id,
-            product.fields.low_stock_threshold,
-            false,
-        );
-        self.emit(tables, now, Event::ProductUpdated { product_id })?;
-        Ok(product.to_product(&self.config.currency))
-    }
-
-    fn archive_product(
-        &mut self,
-        tables: &mut Tables<'_>,
-        product_id: ProductId,
-        now: Timestamp,
-    ) -> Result<(), Error> {
-        let mut product = self.live_product(tables, product_id)?;
-        if !product.fields.category.is_empty() {
-            tables
-                .products_by_category()?
-                .remove((product.fields.category.as_str(), product_id.0))?;
-        }
-        product.archived = true;
-        product.updated_at = now.max(product.created_at);
-        tables
-            .products()?
-            .insert(product_id.0, product.encode().as_slice())?;
-        self.state
-            .ledger
-            .set_product_details(product_id, product.fields.low_stock_threshold, true);
-        self.emit(tables, now, Event::ProductArchived { product_id })
-    }
-
-    fn set_on_hand(
-        &mut self,
-        tables: &mut Tables<'_>,
-        product_id: ProductId,
-        on_hand: i128,
-        field: &str,
-        now: Timestamp,
-    ) -> Result<Stock, Error> {
-        if on_hand > i128::from(ON_HAND_MAX) {
-            return Err(Error::invalid(
-                field,
-                format!("on_hand would exceed {ON_HAND_MAX}"),
-            ));
-        }
-        let mut crossings = Vec::new();
-        let stock = self
-            .state
-            .ledger
-            .set_on_hand(product_id, on_hand, &mut crossings)?;
-        self.emit(
-            tables,
-            now,
-            Event::StockUpdated {
-                product_id,
-                on_hand: stock.on_hand,
-                reserved: stock.reserved,
-                available: stock.available(),
-            },
-        )?;
-        self.emit_crossings(tables, now, crossings)?;
-        Ok(stock)
-    }
-
-    fn reserve(
-        &mut self,
-        tables: &mut Tables<'_>,
-        request: &ReserveRequest,
-        now: Timestamp,
-    ) -> Result<Reserved, Error> {
-        let ttl = validate_reserve(
-            request,
-            self.config.reservation_ttl_default,
-            self.config.reservation_ttl_max,
-        )?;
-        let order_id = request.order_id;
-        if let Some(existing) = storage::read_reservation(&*tables.reservations()?, order_id)? {
-            if same_lines(&existing.items, &request.items) {
-                return Ok(Reserved {
-                    reservation: existing,
-                    created: false,
-                });
-            }
-            return Err(Error::Conflict(format!(
-                "order {order_id} already holds a reservation with other items"
-            )));
-        }
-        let mut crossings = Vec::new();
-        self.state.ledger.reserve(&request.items, &mut crossings)?;
-        let reservation = Reservation {
-            reservation_id: ReservationId(self.ids.next(now)),
-            order_id,
-            status: ReservationStatus::Active,
-            items: request.items.clone(),
-            created_at: now,
-            expires_at: now.plus(ttl),
-            updated_at: now,
-        };
-        let key = order_id.as_u128();
-        tables
-            .reservations()?
-            .insert(key, storage::encode_reservation(&reservation).as_slice())?;
-        tables
-            .reservation_deadlines()?
-            .insert((reservation.expires_at.0, key), ())?;
-        let deadline = &mut self.state.next_deadline;
-        *deadline =
-            Some(deadline.map_or(reservation.expires_at, |d| d.min(reservation.expires_at)));
-        self.emit(
-            tables,
-            now,
-            Event::InventoryReserved {
-                order_id,
-                reservation_id: reservation.reservation_id,
-                items: reservation.items.clone(),
-                expires_at: reservation.expires_at,
-            },
-        )?;
-        self.emit_crossings(tables, now, crossings)?;
-        Ok(Reserved {
-            reservation,
-            created: true,
-        })
-    }
-
-    /// Commits or releases an order's reservation. Answers the reservation
-    /// and whether this call changed it (false for an idempotent repeat).
-    fn finish(
-        &mut self,
-        tables: &mut Tables<'_>,
-        order_id: OrderId,
-        target: ReservationStatus,
-        now: Timestamp,
-    ) -> Result<(Reservation, bool), Error> {
-        let mut reservation = storage::read_reservation(&*tables.reservations()?, order_id)?
-            .ok_or(Error::ReservationNotFound(order_id))?;
-        let repeat = match (target, reservation.status) {
-            (_, ReservationStatus::Active) => false,
-            (ReservationStatus::Committed, ReservationStatus::Committed) => true,
-            (
-                ReservationStatus::Released,
-                ReservationStatus::Released | ReservationStatus::Expired,
-            ) => true,
-            (_, state) => {
-                return Err(Error::InvalidState {
-                    order_id,
-                    state: state.as_str(),
-                });
-            }
-        };
-        if repeat {
-            return Ok((reservation, false));
-        }
-        let mut crossings = Vec::new();
-        let event = if target == ReservationStatus::Committed {
-            self.state.ledger.commit(&reservation.items, &mut crossings);
-            Event::InventoryCommitted {
-                order_id,
-                reservation_id: reservation.reservation_id,
-                items: reservation.items.clone(),
-            }
-        } else {
-            self.state.ledger.release(&reservation.items);
-            Event::InventoryReleased {
-                order_id,
-                reservation_id: reservation.reservation_id,
-                items: reservation.items.clone(),
-            }
-        };
-        let key = order_id.as_u128();
-        tables
-            .reservation_deadlines()?
-            .remove((reservation.expires_at.0, key))?;
-        reservation.status = target;
-        reservation.updated_at = now.max(reservation.created_at);
-        tables
-            .reservations()?
-            .insert(key, storage::encode_reservation(&reservation).as_slice())?;
-        self.emit(tables, now, event)?;
-        self.emit_crossings(tables, now, crossings)?;
-        Ok((reservation, true))
-    }
-
-    /// Expires the active reservations whose deadline has passed, oldest
-    /// first, at most `expiries_per_batch_max` per batch. Reads only the due
-    /// part of the deadline index.
-    fn expire_due(
-        &mut self,
-        tables: &mut Tables<'_>,
-        now: Timestamp,
-        report: &mut BatchReport,
-    ) -> Result<(), Error> {
-        match self.state.next_deadline {
-            Some(deadline) if deadline <= now => {}
-            _ => return Ok(()),
-        }
-        let mut due = Vec::new();
-        for entry in tables
-            .reservation_deadlines()?
-            .range(..=(now.0, u128::MAX))?
-        {
-            let (key, _) = entry?;
-            due.push(key.value());
-            if due.len() == self.config.expiries_per_batch_max {
-                break;
-            }
-        }
-        for (deadline, key) in due {
-            tables.reservation_deadlines()?.remove((deadline, key))?;
-            let order_id = OrderId::from_u128(key);
-            let Some(mut reservation) =
-                storage::read_reservation(&*tables.reservations()?, order_id)?
-            else {
-                return Err(Error::corrupt(
-                    "reservation_deadlines",
-                    format!("order {order_id} has no reservation"),
-                ));
-            };
-            if reservation.status != ReservationStatus::Active {
-                return Err(Error::corrupt(
-                    "reservation_deadlines",
-                    format!("order {order_id} is not active"),
-                ));
-            }
-            self.state.ledger.release(&reservation.items);
-            reservation.status = ReservationStatus::Expired;
-            reservation.updated_at = now.max(reservation.created_at);
-            tables
-                .reservations()?
-                .insert(key, storage::encode_reservation(&reservation).as_slice())?;
-            self.emit(
-                tables,
-                now,
-                Event::ReservationExpired {
-                    order_id,
-                    reservation_id: reservation.reservation_id,
-                    items: reservation.items,
-                },
-            )?;
-            report.reservations_expired += 1;
-        }
-        self.state.next_deadline = tables
-            .reservation_deadlines()?
-            .first()?
-            .map(|(key, _)| Timestamp(key.value().0));
-        Ok(())
-    }
-
-    fn save_position(
-        &mut self,
-        tables: &mut Tables<'_>,
-        consumer: &str,
-        seq: u64,
-    ) -> Result<(), Error> {
-        validate_consumer_name(consumer)?;
-        if seq > self.state.last_seq() {
-            return Err(Error::invalid(
-                "seq",
-                format!("the log ends at {}", self.state.last_seq()),
-            ));
-        }
-        tables.consumer_positions()?.insert(consumer, seq)?;
-        Ok(())
-    }
-
-    fn save_idempotency(
-        &mut self,
-        tables: &mut Tables<'_>,
-        key: &str,
-        value: &[u8],
-        expires_at: Timestamp,
-    ) -> Result<(), Error> {
-        validate_idempotency_key(key)?;
-        if value.len() > IDEMPOTENCY_VALUE_LENGTH_MAX {
-            return Err(Error::invalid(
-                "value",
-                format!("at most {IDEMPOTENCY_VALUE_LENGTH_MAX} bytes"),
-            ));
-        }
-        let old = match tables.idempotency()?.get(key)? {
-            Some(bytes) => Some(storage::decode_idempotency(bytes.value())?.0),
-            None => None,
-        };
-        if let Some(old_expiry) = old {
-            tables.idempotency_expiry()?.remove((old_expiry.0, key))?;
-        }
-        let record = storage::encode_idempotency(expires_at, value);
-        tables.idempotency()?.insert(key, record.as_slice())?;
-        tables
-            .idempotency_expiry()?
-            .insert((expires_at.0, key), ())?;
-        let next = &mut self.state.next_idempotency_expiry;
-        *next = Some(next.map_or(expires_at, |expiry| expiry.min(expires_at)));
-        Ok(())
-    }
-
-    /// Deletes idempotency records past their expiry, oldest first, at most
-    /// `expiries_per_batch_max` per batch.
-    fn purge_idempotency(&mut self, tables: &mut Tables<'_>, now: Timestamp) -> Result<(), Error> {
-        match self.state.next_idempotency_expiry {
-            Some(expiry) if expiry <= now => {}
-            _ => return Ok(()),
-        }
-        let mut due = Vec::new();
-        for entry in tables
-            .idempotency_expiry()?
-            .range((0, "")..(now.0.saturating_add(1), ""))?
-        {
-            let (key, _) = entry?;
-            let (expiry, name) = key.value();
-            due.push((expiry, name.to_owned()));
-            if due.len() == self.config.expiries_per_batch_max {
-                break;
-            }
-        }
-        for (expiry, key) in due {
-            tables
-                .idempotency_expiry()?
-                .remove((expiry, key.as_str()))?;
-            tables.idempotency()?.remove(key.as_str())?;
-        }
-        self.state.next_idempotency_expiry = tables
-            .idempotency_expiry()?
-            .first()?
-            .map(|(key, _)| Timestamp(key.value().0));
-        Ok(())
-    }
-}
-
-/// The longest idempotency key, in bytes.
-pub(crate) const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 1_024;
-/// The largest idempotency record value, in bytes.
-pub(crate) const IDEMPOTENCY_VALUE_LENGTH_MAX: usize = 4 << 20;
-
-pub(crate) fn validate_idempotency_key(key: &str) -> Result<(), Error> {
-    if key.is_empty() || key.len() > IDEMPOTENCY_KEY_LENGTH_MAX {
-        return Err(Error::invalid(
-            "key",
-            format!("between 1 and {IDEMPOTENCY_KEY_LENGTH_MAX} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn validate_consumer_name(consumer: &str) -> Result<(), Error> {
-    if consumer.is_empty() || consumer.len() > CONSUMER_NAME_LENGTH_MAX {
-        return Err(Error::invalid(
-            "consumer",
-            format!("between 1 and {CONSUMER_NAME_LENGTH_MAX} bytes"),
-        ));
-    }
-    Ok(())
 }
 
 /// Starts the log thread for immediate durability; `None` for periodic.

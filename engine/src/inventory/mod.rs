@@ -5,6 +5,8 @@
 //! so the rules can be read and tested apart from redb. The writer loads
 //! records, asks the ledger, then writes what the ledger decided.
 
+pub(crate) mod writes;
+
 use std::collections::HashMap;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Products: the domain types, their limits and their validation.
 
+pub(crate) mod writes;
+
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;

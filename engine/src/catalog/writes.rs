@@ -1,0 +1,244 @@
+//! The catalog's writes, applied by the writer inside a batch: creating,
+//! importing, updating and archiving products. Every decision (validation,
+//! id assignment) is made before anything is written, so a bad product
+//! changes nothing.
+
+use std::collections::HashSet;
+
+use crate::catalog::{IMPORT_PRODUCTS_MAX, NewProduct, Product, ProductFields, ProductPatch};
+use crate::error::Error;
+use crate::event::Event;
+use crate::ids::ProductId;
+use crate::inventory::{ON_HAND_MAX, StockEntry};
+use crate::storage::{self, StoredProduct};
+use crate::writer::{Answer, Batch, Reply, refuse};
+
+/// The catalog's commands.
+pub(crate) enum CatalogCommand {
+    Create {
+        product: NewProduct,
+        reply: Reply<Product>,
+    },
+    Import {
+        products: Vec<NewProduct>,
+        reply: Reply<Vec<Product>>,
+    },
+    Update {
+        product_id: ProductId,
+        patch: ProductPatch,
+        reply: Reply<Product>,
+    },
+    Archive {
+        product_id: ProductId,
+        reply: Reply<()>,
+    },
+}
+
+impl CatalogCommand {
+    /// Answers the command with `error` without applying it.
+    pub(crate) fn fail(self, error: Error) {
+        match self {
+            CatalogCommand::Create { reply, .. } | CatalogCommand::Update { reply, .. } => {
+                refuse(reply, error)
+            }
+            CatalogCommand::Import { reply, .. } => refuse(reply, error),
+            CatalogCommand::Archive { reply, .. } => refuse(reply, error),
+        }
+    }
+}
+
+/// Applies one catalog command in the batch.
+pub(crate) fn apply(b: &mut Batch<'_, '_>, command: CatalogCommand) -> Answer {
+    match command {
+        CatalogCommand::Create { product, reply } => {
+            let result = import_products(b, std::slice::from_ref(&product), true)
+                .map(|mut created| created.pop().expect("one product"));
+            b.answer(reply, result)
+        }
+        CatalogCommand::Import { products, reply } => {
+            let result = import_products(b, &products, false);
+            b.answer(reply, result)
+        }
+        CatalogCommand::Update {
+            product_id,
+            patch,
+            reply,
+        } => {
+            let result = update_product(b, product_id, &patch);
+            b.answer(reply, result)
+        }
+        CatalogCommand::Archive { product_id, reply } => {
+            let result = archive_product(b, product_id);
+            b.answer(reply, result)
+        }
+    }
+}
+
+fn import_products(
+    b: &mut Batch<'_, '_>,
+    products: &[NewProduct],
+    single: bool,
+) -> Result<Vec<Product>, Error> {
+    let field = |index: usize, name: &str| {
+        if single {
+            name.to_owned()
+        } else {
+            format!("products[{index}].{name}")
+        }
+    };
+    if products.is_empty() || products.len() > IMPORT_PRODUCTS_MAX {
+        return Err(Error::invalid(
+            "products",
+            format!("between 1 and {IMPORT_PRODUCTS_MAX} products"),
+        ));
+    }
+    // Decide everything first, so a bad product changes nothing.
+    let explicit: HashSet<u64> = products
+        .iter()
+        .filter_map(|product| product.id.map(|id| id.0))
+        .collect();
+    let mut next_id = b.state.next_product_id;
+    let mut seen = HashSet::with_capacity(products.len());
+    let mut planned = Vec::with_capacity(products.len());
+    for (index, new) in products.iter().enumerate() {
+        let id = match new.id {
+            Some(ProductId(0)) => {
+                return Err(Error::invalid(field(index, "id"), "must be at least 1"));
+            }
+            Some(id) => id,
+            None => {
+                while explicit.contains(&next_id)
+                    || b.state.ledger.get(ProductId(next_id)).is_some()
+                {
+                    next_id += 1;
+                }
+                next_id += 1;
+                ProductId(next_id - 1)
+            }
+        };
+        if b.state.ledger.get(id).is_some() {
+            return Err(Error::ProductExists(id));
+        }
+        if !seen.insert(id) {
+            return Err(Error::invalid(
+                field(index, "id"),
+                format!("product {id} appears twice"),
+            ));
+        }
+        let fields = ProductFields::from_new(id, new).map_err(|error| match error {
+            Error::InvalidInput {
+                field: name,
+                message,
+            } => Error::invalid(field(index, &name), message),
+            other => other,
+        })?;
+        if new.on_hand > ON_HAND_MAX {
+            return Err(Error::invalid(
+                field(index, "on_hand"),
+                format!("must be at most {ON_HAND_MAX}"),
+            ));
+        }
+        planned.push((
+            StoredProduct {
+                id,
+                fields,
+                created_at: b.now,
+                updated_at: b.now,
+                archived: false,
+            },
+            new.on_hand,
+        ));
+    }
+    let mut created = Vec::with_capacity(planned.len());
+    for (product, on_hand) in planned {
+        let id = product.id;
+        b.tables
+            .products()?
+            .insert(id.0, product.encode().as_slice())?;
+        if !product.fields.category.is_empty() {
+            b.tables
+                .products_by_category()?
+                .insert((product.fields.category.as_str(), id.0), ())?;
+        }
+        b.state.ledger.insert(
+            id,
+            StockEntry {
+                on_hand,
+                reserved: 0,
+                low_stock_threshold: product.fields.low_stock_threshold,
+                archived: false,
+            },
+        );
+        b.state.next_product_id = b.state.next_product_id.max(id.0 + 1);
+        b.emit(Event::ProductCreated { product_id: id })?;
+        if on_hand > 0 {
+            b.emit(Event::StockUpdated {
+                product_id: id,
+                on_hand,
+                reserved: 0,
+                available: on_hand,
+            })?;
+        }
+        created.push(product.to_product(&b.config.currency));
+    }
+    Ok(created)
+}
+
+fn live_product(b: &mut Batch<'_, '_>, product_id: ProductId) -> Result<StoredProduct, Error> {
+    match storage::read_product(&*b.tables.products()?, product_id)? {
+        Some(product) if !product.archived => Ok(product),
+        _ => Err(Error::ProductNotFound(product_id)),
+    }
+}
+
+fn update_product(
+    b: &mut Batch<'_, '_>,
+    product_id: ProductId,
+    patch: &ProductPatch,
+) -> Result<Product, Error> {
+    let mut product = live_product(b, product_id)?;
+    if patch.is_empty() {
+        return Ok(product.to_product(&b.config.currency));
+    }
+    let fields = product.fields.patched(patch)?;
+    if fields.category != product.fields.category {
+        if !product.fields.category.is_empty() {
+            b.tables
+                .products_by_category()?
+                .remove((product.fields.category.as_str(), product_id.0))?;
+        }
+        if !fields.category.is_empty() {
+            b.tables
+                .products_by_category()?
+                .insert((fields.category.as_str(), product_id.0), ())?;
+        }
+    }
+    product.fields = fields;
+    product.updated_at = b.now.max(product.created_at);
+    b.tables
+        .products()?
+        .insert(product_id.0, product.encode().as_slice())?;
+    b.state
+        .ledger
+        .set_product_details(product_id, product.fields.low_stock_threshold, false);
+    b.emit(Event::ProductUpdated { product_id })?;
+    Ok(product.to_product(&b.config.currency))
+}
+
+fn archive_product(b: &mut Batch<'_, '_>, product_id: ProductId) -> Result<(), Error> {
+    let mut product = live_product(b, product_id)?;
+    if !product.fields.category.is_empty() {
+        b.tables
+            .products_by_category()?
+            .remove((product.fields.category.as_str(), product_id.0))?;
+    }
+    product.archived = true;
+    product.updated_at = b.now.max(product.created_at);
+    b.tables
+        .products()?
+        .insert(product_id.0, product.encode().as_slice())?;
+    b.state
+        .ledger
+        .set_product_details(product_id, product.fields.low_stock_threshold, true);
+    b.emit(Event::ProductArchived { product_id })
+}
