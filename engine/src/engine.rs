@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
 use redb::ReadableTable;
+use rust_decimal::Decimal;
 use tokio::sync::{oneshot, watch};
 
 use crate::catalog::writes::CatalogCommand;
@@ -23,9 +24,11 @@ use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::idempotency::{self, IdempotencyCommand};
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{OrderId, PaymentId, ProductId};
 use crate::inventory::writes::InventoryCommand;
 use crate::inventory::{Reservation, ReserveRequest, Reserved, Stock};
+use crate::orders::writes::OrderCommand;
+use crate::orders::{self, NewOrder, Order, OrderPage, Payment, PaymentResult, SagaEntry};
 use crate::outbox::{self, OutboxCommand};
 use crate::storage::{self, StoredProduct};
 use crate::store;
@@ -472,6 +475,132 @@ impl Engine {
         })
     }
 
+    /// An order by id.
+    pub fn order(&self, order_id: OrderId) -> Result<Option<Order>, Error> {
+        let txn = self.inner.view.current();
+        let orders = txn.open_table(storage::ORDERS)?;
+        storage::read_order(&orders, order_id, self.currency())
+    }
+
+    /// A user's orders, newest first, older than `before`. `limit` is
+    /// clamped to 1..=[`PAGE_LIMIT_MAX`].
+    pub fn orders_of_user(
+        &self,
+        user_id: &str,
+        before: Option<OrderId>,
+        limit: usize,
+    ) -> Result<OrderPage, Error> {
+        orders::validate_user_id(user_id)?;
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        let txn = self.inner.view.current();
+        let index = txn.open_table(storage::ORDERS_BY_USER)?;
+        let orders = txn.open_table(storage::ORDERS)?;
+        let end = before.map_or(u128::MAX, |id| id.as_u128().saturating_sub(1));
+        let mut items = Vec::with_capacity(limit);
+        let mut more = false;
+        if before.is_none_or(|id| id.as_u128() > 0) {
+            for entry in index.range((user_id, 0)..=(user_id, end))?.rev() {
+                let id = OrderId::from_u128(entry?.0.value().1);
+                if items.len() == limit {
+                    more = true;
+                    break;
+                }
+                let order =
+                    storage::read_order(&orders, id, self.currency())?.ok_or_else(|| {
+                        Error::corrupt("orders_by_user", format!("order {id} is missing"))
+                    })?;
+                items.push(order);
+            }
+        }
+        let next_before = if more {
+            items.last().map(|order| order.id)
+        } else {
+            None
+        };
+        Ok(OrderPage { items, next_before })
+    }
+
+    /// An order's saga log, in order. Empty for an unknown order.
+    pub fn saga(&self, order_id: OrderId) -> Result<Vec<SagaEntry>, Error> {
+        let txn = self.inner.view.current();
+        let log = txn.open_table(storage::SAGA_LOG)?;
+        let key = order_id.as_u128();
+        let mut entries = Vec::new();
+        for entry in log.range((key, 0)..=(key, u32::MAX))? {
+            let (_, bytes) = entry?;
+            entries.push(storage::decode_saga(bytes.value())?);
+        }
+        Ok(entries)
+    }
+
+    /// A payment by id.
+    pub fn payment(&self, payment_id: PaymentId) -> Result<Option<Payment>, Error> {
+        let txn = self.inner.view.current();
+        let payments = txn.open_table(storage::PAYMENTS)?;
+        storage::read_payment(&payments, payment_id, self.currency())
+    }
+
+    /// An order's payment, if one was started.
+    pub fn payment_of_order(&self, order_id: OrderId) -> Result<Option<Payment>, Error> {
+        let txn = self.inner.view.current();
+        let index = txn.open_table(storage::PAYMENTS_BY_ORDER)?;
+        let Some(payment_id) = index.get(order_id.as_u128())?.map(|id| id.value()) else {
+            return Ok(None);
+        };
+        let payments = txn.open_table(storage::PAYMENTS)?;
+        storage::read_payment(&payments, PaymentId::from_u128(payment_id), self.currency())
+    }
+
+    /// Places an order: prices its lines from the catalog, reserves its
+    /// stock and starts its saga in one transaction. Answers the order
+    /// `AWAITING_PAYMENT` (its payment pending, for the saga runner to
+    /// take), or `CANCELLED` with `failure_reason` `insufficient_stock` and
+    /// nothing reserved. An unknown or archived product is
+    /// [`Error::ProductNotFound`] and changes nothing.
+    pub fn place_order(&self, order: NewOrder) -> Pending<Order> {
+        self.write(Write::place_order(order))
+    }
+
+    /// Applies what the gateway said about a payment: confirms the order
+    /// and commits its stock, or fails it and releases its stock. Applied
+    /// once per webhook event id; an outcome for a payment already decided
+    /// changes nothing, except a success after the order ended, which is
+    /// recorded for a refund.
+    pub fn record_payment_result(&self, result: PaymentResult) -> Pending<Payment> {
+        self.write(Write::record_payment_result(result))
+    }
+
+    /// Cancels an order: from `PENDING` or `AWAITING_PAYMENT` its stock is
+    /// released and a pending payment voided; from `CONFIRMED` its
+    /// quantities go back to `on_hand` and its payment is to be refunded.
+    /// Otherwise [`Error::InvalidOrderState`]. Cancelling a cancelled order
+    /// answers it as it is.
+    pub fn cancel_order(&self, order_id: OrderId) -> Pending<Order> {
+        self.write(Write::cancel_order(order_id))
+    }
+
+    /// `CONFIRMED` to `SHIPPED`.
+    pub fn ship_order(
+        &self,
+        order_id: OrderId,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+    ) -> Pending<Order> {
+        self.write(Write::ship_order(order_id, carrier, tracking_number))
+    }
+
+    /// `SHIPPED` to `DELIVERED`.
+    pub fn deliver_order(&self, order_id: OrderId) -> Pending<Order> {
+        self.write(Write::deliver_order(order_id))
+    }
+
+    /// Records that the gateway refunded `amount` of a payment. Refused
+    /// beyond what is left ([`Error::RefundExceedsCaptured`]) and for a
+    /// payment never captured.
+    pub fn record_refund(&self, payment_id: PaymentId, amount: Decimal) -> Pending<Payment> {
+        self.write(Write::record_refund(payment_id, amount))
+    }
+
     /// Follows the event log as `consumer`, from its saved position.
     pub fn subscribe(&self, consumer: &str) -> Result<Subscription, Error> {
         let position = self.consumer_position(consumer)?;
@@ -592,5 +721,56 @@ impl Write<Reservation> {
     /// See [`Engine::release_reservation`].
     pub fn release_reservation(order_id: OrderId) -> Write<Reservation> {
         Write::new(move |reply| Command::Inventory(InventoryCommand::Release { order_id, reply }))
+    }
+}
+
+impl Write<Order> {
+    /// See [`Engine::place_order`].
+    pub fn place_order(order: NewOrder) -> Write<Order> {
+        Write::new(|reply| Command::Orders(OrderCommand::Place { order, reply }))
+    }
+
+    /// See [`Engine::cancel_order`].
+    pub fn cancel_order(order_id: OrderId) -> Write<Order> {
+        Write::new(move |reply| Command::Orders(OrderCommand::Cancel { order_id, reply }))
+    }
+
+    /// See [`Engine::ship_order`].
+    pub fn ship_order(
+        order_id: OrderId,
+        carrier: Option<String>,
+        tracking_number: Option<String>,
+    ) -> Write<Order> {
+        Write::new(move |reply| {
+            Command::Orders(OrderCommand::Ship {
+                order_id,
+                carrier,
+                tracking_number,
+                reply,
+            })
+        })
+    }
+
+    /// See [`Engine::deliver_order`].
+    pub fn deliver_order(order_id: OrderId) -> Write<Order> {
+        Write::new(move |reply| Command::Orders(OrderCommand::Deliver { order_id, reply }))
+    }
+}
+
+impl Write<Payment> {
+    /// See [`Engine::record_payment_result`].
+    pub fn record_payment_result(result: PaymentResult) -> Write<Payment> {
+        Write::new(|reply| Command::Orders(OrderCommand::PaymentResult { result, reply }))
+    }
+
+    /// See [`Engine::record_refund`].
+    pub fn record_refund(payment_id: PaymentId, amount: Decimal) -> Write<Payment> {
+        Write::new(move |reply| {
+            Command::Orders(OrderCommand::Refunded {
+                payment_id,
+                amount,
+                reply,
+            })
+        })
     }
 }

@@ -10,7 +10,7 @@
 //! per-family enums would repeat them and callers would match the same codes
 //! (see ARCHITECTURE.md).
 
-use crate::ids::{OrderId, ProductId};
+use crate::ids::{OrderId, PaymentId, ProductId};
 use crate::wal::LogLoss;
 
 /// Everything an engine call can answer instead of success.
@@ -34,6 +34,26 @@ pub enum Error {
     /// No reservation is held for this order.
     #[error("no reservation for order {0}")]
     ReservationNotFound(OrderId),
+    /// No such order.
+    #[error("order {0} not found")]
+    OrderNotFound(OrderId),
+    /// No such payment.
+    #[error("payment {0} not found")]
+    PaymentNotFound(PaymentId),
+    /// The order's status does not allow this (the contract's state machine).
+    #[error("order {order_id} is {status}")]
+    InvalidOrderState {
+        /// The order.
+        order_id: OrderId,
+        /// Its current status, e.g. `SHIPPED`.
+        status: &'static str,
+    },
+    /// A refund larger than what is left to refund.
+    #[error("at most {refundable} can be refunded")]
+    RefundExceedsCaptured {
+        /// What is left to refund.
+        refundable: rust_decimal::Decimal,
+    },
     /// A reservation line cannot be met. Nothing was reserved.
     #[error(
         "insufficient stock for product {product_id}: requested {requested}, available {available}"
@@ -110,7 +130,12 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidInput { .. } => "invalid_request",
-            Error::ProductNotFound(_) | Error::ReservationNotFound(_) => "not_found",
+            Error::ProductNotFound(_)
+            | Error::ReservationNotFound(_)
+            | Error::OrderNotFound(_)
+            | Error::PaymentNotFound(_) => "not_found",
+            Error::InvalidOrderState { .. } => "invalid_state",
+            Error::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
             Error::ProductExists(_) | Error::Conflict(_) => "conflict",
             Error::InsufficientStock { .. } => "insufficient_stock",
             Error::InvalidState { .. } | Error::BelowReserved { .. } => "invalid_state",

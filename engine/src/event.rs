@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, ProductId, ReservationId, Timestamp};
+use rust_decimal::Decimal;
+
+use crate::ids::{OrderId, PaymentId, ProductId, ReservationId, Timestamp};
 use crate::inventory::ReservationLine;
 
 /// Something that happened, with the ids it concerns and its figures.
@@ -93,6 +95,85 @@ pub enum Event {
         /// The product.
         product_id: ProductId,
     },
+    /// `order.created`: an order was placed (reserved, or cancelled for
+    /// want of stock: an `order.cancelled` follows then).
+    OrderCreated {
+        /// The order.
+        order_id: OrderId,
+        /// Whose it is.
+        user_id: String,
+        /// What was ordered.
+        items: Vec<ReservationLine>,
+        /// Its total at locked prices.
+        total_amount: Decimal,
+        /// The payment to take, when stock was reserved.
+        payment_id: Option<PaymentId>,
+    },
+    /// `order.confirmed`: paid, stock committed.
+    OrderConfirmed {
+        /// The order.
+        order_id: OrderId,
+        /// Its payment.
+        payment_id: PaymentId,
+    },
+    /// `order.failed`: the payment failed; the stock was released.
+    OrderFailed {
+        /// The order.
+        order_id: OrderId,
+        /// Why.
+        reason: String,
+    },
+    /// `order.cancelled`
+    OrderCancelled {
+        /// The order.
+        order_id: OrderId,
+        /// Why: `insufficient_stock`, `reservation_expired`, or none when a
+        /// person cancelled it.
+        reason: Option<String>,
+    },
+    /// `order.shipped`
+    OrderShipped {
+        /// The order.
+        order_id: OrderId,
+        /// The carrier, if given.
+        carrier: Option<String>,
+        /// The tracking number, if given.
+        tracking_number: Option<String>,
+    },
+    /// `order.delivered`
+    OrderDelivered {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// `payment.successful`: the charge was captured.
+    PaymentSucceeded {
+        /// The payment.
+        payment_id: PaymentId,
+        /// Its order.
+        order_id: OrderId,
+        /// What was captured.
+        amount: Decimal,
+    },
+    /// `payment.failed`
+    PaymentFailed {
+        /// The payment.
+        payment_id: PaymentId,
+        /// Its order.
+        order_id: OrderId,
+        /// The gateway's reason.
+        reason: String,
+    },
+    /// `payment.refunded`: money was given back (all or part).
+    PaymentRefunded {
+        /// The payment.
+        payment_id: PaymentId,
+        /// Its order.
+        order_id: OrderId,
+        /// What this refund gave back.
+        amount: Decimal,
+        /// Everything given back so far.
+        refunded_amount: Decimal,
+    },
 }
 
 impl Event {
@@ -109,6 +190,15 @@ impl Event {
             Event::ReservationExpired { .. } => "inventory.reservation.expired",
             Event::StockLow { .. } => "inventory.stock.low",
             Event::StockDepleted { .. } => "inventory.stock.depleted",
+            Event::OrderCreated { .. } => "order.created",
+            Event::OrderConfirmed { .. } => "order.confirmed",
+            Event::OrderFailed { .. } => "order.failed",
+            Event::OrderCancelled { .. } => "order.cancelled",
+            Event::OrderShipped { .. } => "order.shipped",
+            Event::OrderDelivered { .. } => "order.delivered",
+            Event::PaymentSucceeded { .. } => "payment.successful",
+            Event::PaymentFailed { .. } => "payment.failed",
+            Event::PaymentRefunded { .. } => "payment.refunded",
         }
     }
 
@@ -124,9 +214,38 @@ impl Event {
             Event::InventoryReserved { items, .. }
             | Event::InventoryCommitted { items, .. }
             | Event::InventoryReleased { items, .. }
-            | Event::ReservationExpired { items, .. } => {
+            | Event::ReservationExpired { items, .. }
+            | Event::OrderCreated { items, .. } => {
                 items.iter().map(|line| line.product_id).collect()
             }
+            Event::OrderConfirmed { .. }
+            | Event::OrderFailed { .. }
+            | Event::OrderCancelled { .. }
+            | Event::OrderShipped { .. }
+            | Event::OrderDelivered { .. }
+            | Event::PaymentSucceeded { .. }
+            | Event::PaymentFailed { .. }
+            | Event::PaymentRefunded { .. } => Vec::new(),
+        }
+    }
+
+    /// The order this event concerns, if any.
+    pub fn order_id(&self) -> Option<OrderId> {
+        match self {
+            Event::InventoryReserved { order_id, .. }
+            | Event::InventoryCommitted { order_id, .. }
+            | Event::InventoryReleased { order_id, .. }
+            | Event::ReservationExpired { order_id, .. }
+            | Event::OrderCreated { order_id, .. }
+            | Event::OrderConfirmed { order_id, .. }
+            | Event::OrderFailed { order_id, .. }
+            | Event::OrderCancelled { order_id, .. }
+            | Event::OrderShipped { order_id, .. }
+            | Event::OrderDelivered { order_id }
+            | Event::PaymentSucceeded { order_id, .. }
+            | Event::PaymentFailed { order_id, .. }
+            | Event::PaymentRefunded { order_id, .. } => Some(*order_id),
+            _ => None,
         }
     }
 }

@@ -65,6 +65,11 @@ uuid_id!(
     /// A reservation's own id (UUID v7), assigned by the engine.
     ReservationId
 );
+uuid_id!(
+    /// A payment's id (UUID v7), assigned by the engine; also the
+    /// idempotency key of its charge at the gateway.
+    PaymentId
+);
 
 /// A point in time: milliseconds since the Unix epoch, UTC.
 ///

@@ -47,6 +47,7 @@ mod ids;
 mod inventory;
 mod log_storage;
 mod observer;
+mod orders;
 mod outbox;
 mod storage;
 mod store;
@@ -67,13 +68,18 @@ pub use config::{Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
 pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};
 pub use error::Error;
 pub use event::{Event, EventEnvelope};
-pub use ids::{OrderId, ProductId, ReservationId, Timestamp};
+pub use ids::{OrderId, PaymentId, ProductId, ReservationId, Timestamp};
 pub use inventory::{
     ON_HAND_MAX, RESERVATION_LINES_MAX, RESERVATION_QUANTITY_MAX, Reservation, ReservationLine,
     ReservationStatus, ReserveRequest, Reserved, Stock,
 };
 pub use log_storage::{LogDirectory, LogFile, LogStorage};
 pub use observer::{BatchReport, LogSyncReport, WriterObserver};
+pub use orders::{
+    NewOrder, ORDER_LINES_MAX, ORDER_TEXT_LENGTH_MAX, Order, OrderLine, OrderPage, OrderStatus,
+    PAYMENT_TOKEN_LENGTH_MAX, Payment, PaymentOutcome, PaymentResult, PaymentStatus, SagaEntry,
+    SagaStatus, USER_ID_LENGTH_MAX,
+};
 pub use subscription::Subscription;
 pub use wal::{LogLoss, RecoveryReport};
 

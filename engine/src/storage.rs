@@ -11,8 +11,9 @@ use crate::catalog::{Product, ProductFields};
 use crate::codec;
 use crate::error::Error;
 use crate::event::{Event, EventEnvelope};
-use crate::ids::{OrderId, ProductId, ReservationId, Timestamp};
+use crate::ids::{OrderId, PaymentId, ProductId, ReservationId, Timestamp};
 use crate::inventory::{Reservation, ReservationLine, ReservationStatus};
+use crate::orders::{Order, OrderLine, OrderStatus, Payment, PaymentStatus, SagaEntry, SagaStatus};
 
 /// The layout version of the whole store, kept in `meta`.
 pub(crate) const SCHEMA_VERSION: u64 = 1;
@@ -43,6 +44,16 @@ pub(crate) fn make_durable(txn: &mut redb::WriteTransaction) -> Result<(), Error
     Ok(())
 }
 
+pub(crate) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
+pub(crate) const ORDERS_BY_USER: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("orders_by_user");
+pub(crate) const SAGA_LOG: TableDefinition<(u128, u32), &[u8]> = TableDefinition::new("saga_log");
+pub(crate) const PAYMENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("payments");
+pub(crate) const PAYMENTS_BY_ORDER: TableDefinition<u128, u128> =
+    TableDefinition::new("payments_by_order");
+pub(crate) const WEBHOOK_EVENTS: TableDefinition<&str, u64> =
+    TableDefinition::new("webhook_events");
+
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 pub(crate) const META_CURRENCY: &str = "currency";
 
@@ -51,6 +62,9 @@ const STOCK_VERSION: u8 = 1;
 const RESERVATION_VERSION: u8 = 1;
 const EVENT_VERSION: u8 = 1;
 const IDEMPOTENCY_VERSION: u8 = 1;
+const ORDER_VERSION: u8 = 1;
+const SAGA_VERSION: u8 = 1;
+const PAYMENT_VERSION: u8 = 1;
 
 #[derive(Serialize, Deserialize)]
 struct ProductRecordV1 {
@@ -309,4 +323,201 @@ pub(crate) fn read_reservation(
 /// The last sequence number in the event log, 0 when it is empty.
 pub(crate) fn last_seq(table: &impl ReadableTable<u64, &'static [u8]>) -> Result<u64, Error> {
     Ok(table.last()?.map_or(0, |(seq, _)| seq.value()))
+}
+
+#[derive(Serialize, Deserialize)]
+struct OrderRecordV1 {
+    user_id: String,
+    status: u8,
+    items: Vec<(u64, u64, Decimal)>,
+    total_amount: Decimal,
+    failure_reason: Option<String>,
+    payment_id: Option<u128>,
+    email: Option<String>,
+    shipping_address: Option<String>,
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+    created_at_ms: u64,
+    updated_at_ms: u64,
+}
+
+pub(crate) fn encode_order(order: &Order) -> Vec<u8> {
+    assert!(!order.items.is_empty());
+    assert!(order.updated_at >= order.created_at);
+    codec::encode(
+        ORDER_VERSION,
+        &OrderRecordV1 {
+            user_id: order.user_id.clone(),
+            status: order.status.to_u8(),
+            items: order
+                .items
+                .iter()
+                .map(|line| (line.product_id.0, line.quantity, line.unit_price))
+                .collect(),
+            total_amount: order.total_amount,
+            failure_reason: order.failure_reason.clone(),
+            payment_id: order.payment_id.map(|id| id.as_u128()),
+            email: order.email.clone(),
+            shipping_address: order.shipping_address.clone(),
+            carrier: order.carrier.clone(),
+            tracking_number: order.tracking_number.clone(),
+            created_at_ms: order.created_at.0,
+            updated_at_ms: order.updated_at.0,
+        },
+    )
+}
+
+pub(crate) fn decode_order(id: u128, bytes: &[u8], currency: &str) -> Result<Order, Error> {
+    let record: OrderRecordV1 = codec::decode("order", ORDER_VERSION, bytes)?;
+    let status = OrderStatus::from_u8(record.status)
+        .ok_or_else(|| Error::corrupt("order", format!("status {}", record.status)))?;
+    let items: Vec<OrderLine> = record
+        .items
+        .into_iter()
+        .map(|(product_id, quantity, unit_price)| OrderLine {
+            product_id: ProductId(product_id),
+            quantity,
+            unit_price,
+        })
+        .collect();
+    let total: Decimal = items
+        .iter()
+        .map(|line| line.unit_price * Decimal::from(line.quantity))
+        .sum();
+    if items.is_empty() || total != record.total_amount {
+        return Err(Error::corrupt(
+            "order",
+            format!("order {id} fails its checks"),
+        ));
+    }
+    Ok(Order {
+        id: OrderId::from_u128(id),
+        user_id: record.user_id,
+        status,
+        items,
+        total_amount: record.total_amount,
+        currency: currency.to_owned(),
+        failure_reason: record.failure_reason,
+        payment_id: record.payment_id.map(PaymentId::from_u128),
+        email: record.email,
+        shipping_address: record.shipping_address,
+        carrier: record.carrier,
+        tracking_number: record.tracking_number,
+        created_at: Timestamp(record.created_at_ms),
+        updated_at: Timestamp(record.updated_at_ms),
+    })
+}
+
+/// Reads an order by id from any table handle.
+pub(crate) fn read_order(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: OrderId,
+    currency: &str,
+) -> Result<Option<Order>, Error> {
+    match table.get(id.as_u128())? {
+        Some(bytes) => Ok(Some(decode_order(id.as_u128(), bytes.value(), currency)?)),
+        None => Ok(None),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SagaRecordV1 {
+    step_name: String,
+    is_compensating: bool,
+    status: u8,
+    details: String,
+    created_at_ms: u64,
+}
+
+pub(crate) fn encode_saga(entry: &SagaEntry) -> Vec<u8> {
+    codec::encode(
+        SAGA_VERSION,
+        &SagaRecordV1 {
+            step_name: entry.step_name.clone(),
+            is_compensating: entry.is_compensating,
+            status: entry.status.to_u8(),
+            details: entry.details.clone(),
+            created_at_ms: entry.created_at.0,
+        },
+    )
+}
+
+pub(crate) fn decode_saga(bytes: &[u8]) -> Result<SagaEntry, Error> {
+    let record: SagaRecordV1 = codec::decode("saga", SAGA_VERSION, bytes)?;
+    Ok(SagaEntry {
+        step_name: record.step_name,
+        is_compensating: record.is_compensating,
+        status: SagaStatus::from_u8(record.status)
+            .ok_or_else(|| Error::corrupt("saga", format!("status {}", record.status)))?,
+        details: record.details,
+        created_at: Timestamp(record.created_at_ms),
+    })
+}
+
+#[derive(Serialize, Deserialize)]
+struct PaymentRecordV1 {
+    order_id: u128,
+    amount: Decimal,
+    status: u8,
+    failure_reason: Option<String>,
+    refunded_amount: Decimal,
+    token: String,
+    provider_reference: Option<String>,
+    created_at_ms: u64,
+    updated_at_ms: u64,
+}
+
+pub(crate) fn encode_payment(payment: &Payment) -> Vec<u8> {
+    assert!(payment.refunded_amount <= payment.amount);
+    assert!(!payment.refunded_amount.is_sign_negative());
+    codec::encode(
+        PAYMENT_VERSION,
+        &PaymentRecordV1 {
+            order_id: payment.order_id.as_u128(),
+            amount: payment.amount,
+            status: payment.status.to_u8(),
+            failure_reason: payment.failure_reason.clone(),
+            refunded_amount: payment.refunded_amount,
+            token: payment.token.clone(),
+            provider_reference: payment.provider_reference.clone(),
+            created_at_ms: payment.created_at.0,
+            updated_at_ms: payment.updated_at.0,
+        },
+    )
+}
+
+pub(crate) fn decode_payment(id: u128, bytes: &[u8], currency: &str) -> Result<Payment, Error> {
+    let record: PaymentRecordV1 = codec::decode("payment", PAYMENT_VERSION, bytes)?;
+    if record.refunded_amount > record.amount || record.refunded_amount.is_sign_negative() {
+        return Err(Error::corrupt(
+            "payment",
+            format!("payment {id} fails its checks"),
+        ));
+    }
+    Ok(Payment {
+        id: PaymentId::from_u128(id),
+        order_id: OrderId::from_u128(record.order_id),
+        amount: record.amount,
+        currency: currency.to_owned(),
+        status: PaymentStatus::from_u8(record.status)
+            .ok_or_else(|| Error::corrupt("payment", format!("status {}", record.status)))?,
+        failure_reason: record.failure_reason,
+        refunded_amount: record.refunded_amount,
+        token: record.token,
+        provider_reference: record.provider_reference,
+        created_at: Timestamp(record.created_at_ms),
+        updated_at: Timestamp(record.updated_at_ms),
+    })
+}
+
+/// Reads a payment by id from any table handle.
+pub(crate) fn read_payment(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    id: PaymentId,
+    currency: &str,
+) -> Result<Option<Payment>, Error> {
+    match table.get(id.as_u128())? {
+        Some(bytes) => Ok(Some(decode_payment(id.as_u128(), bytes.value(), currency)?)),
+        None => Ok(None),
+    }
 }

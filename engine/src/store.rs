@@ -164,6 +164,12 @@ fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
         txn.open_table(storage::CONSUMER_POSITIONS)?;
         txn.open_table(storage::IDEMPOTENCY)?;
         txn.open_table(storage::IDEMPOTENCY_EXPIRY)?;
+        txn.open_table(storage::ORDERS)?;
+        txn.open_table(storage::ORDERS_BY_USER)?;
+        txn.open_table(storage::SAGA_LOG)?;
+        txn.open_table(storage::PAYMENTS)?;
+        txn.open_table(storage::PAYMENTS_BY_ORDER)?;
+        txn.open_table(storage::WEBHOOK_EVENTS)?;
     }
     txn.commit()?;
     Ok(())

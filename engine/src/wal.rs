@@ -102,6 +102,12 @@ pub(crate) enum TableId {
     ConsumerPositions = 7,
     Idempotency = 8,
     IdempotencyExpiry = 9,
+    Orders = 13,
+    OrdersByUser = 14,
+    SagaLog = 15,
+    Payments = 16,
+    PaymentsByOrder = 17,
+    WebhookEvents = 18,
 }
 
 impl TableId {
@@ -116,6 +122,12 @@ impl TableId {
             7 => TableId::ConsumerPositions,
             8 => TableId::Idempotency,
             9 => TableId::IdempotencyExpiry,
+            13 => TableId::Orders,
+            14 => TableId::OrdersByUser,
+            15 => TableId::SagaLog,
+            16 => TableId::Payments,
+            17 => TableId::PaymentsByOrder,
+            18 => TableId::WebhookEvents,
             _ => return None,
         })
     }
@@ -685,6 +697,12 @@ fn replay(txn: &WriteTransaction, mut ops: &[u8]) -> Result<(), String> {
             TableId::ConsumerPositions => apply(txn, storage::CONSUMER_POSITIONS, key, value),
             TableId::Idempotency => apply(txn, storage::IDEMPOTENCY, key, value),
             TableId::IdempotencyExpiry => apply(txn, storage::IDEMPOTENCY_EXPIRY, key, value),
+            TableId::Orders => apply(txn, storage::ORDERS, key, value),
+            TableId::OrdersByUser => apply(txn, storage::ORDERS_BY_USER, key, value),
+            TableId::SagaLog => apply(txn, storage::SAGA_LOG, key, value),
+            TableId::Payments => apply(txn, storage::PAYMENTS, key, value),
+            TableId::PaymentsByOrder => apply(txn, storage::PAYMENTS_BY_ORDER, key, value),
+            TableId::WebhookEvents => apply(txn, storage::WEBHOOK_EVENTS, key, value),
         };
         result.map_err(|error| error.to_string())?;
     }

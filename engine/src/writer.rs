@@ -30,6 +30,7 @@ use crate::idempotency::{self, IdempotencyCommand};
 use crate::ids::Timestamp;
 use crate::inventory::{self, Ledger, StockEntry, writes::InventoryCommand};
 use crate::observer::BatchReport;
+use crate::orders::{self, writes::OrderCommand};
 use crate::outbox::{self, OutboxCommand};
 use crate::storage::{self, StoredProduct};
 use crate::store::{self, Opened};
@@ -61,6 +62,7 @@ pub(crate) enum Command {
     Inventory(InventoryCommand),
     Outbox(OutboxCommand),
     Idempotency(IdempotencyCommand),
+    Orders(OrderCommand),
     /// Expire what is due and sync to disk now.
     Flush {
         reply: Reply<()>,
@@ -81,6 +83,7 @@ impl Command {
             Command::Inventory(command) => command.fail(error),
             Command::Outbox(command) => command.fail(error),
             Command::Idempotency(command) => command.fail(error),
+            Command::Orders(command) => command.fail(error),
             Command::Flush { reply } | Command::Barrier { reply } => refuse(reply, error),
             Command::Shutdown => {}
         }
@@ -100,6 +103,7 @@ fn apply(b: &mut Batch<'_, '_>, command: Command) -> Option<Answer> {
         Command::Inventory(command) => inventory::writes::apply(b, command),
         Command::Outbox(command) => outbox::apply(b, command),
         Command::Idempotency(command) => idempotency::apply(b, command),
+        Command::Orders(command) => orders::writes::apply(b, command),
         Command::Flush { reply } | Command::Barrier { reply } => b.answer(reply, Ok(())),
         Command::Shutdown => return None,
     })
@@ -198,6 +202,12 @@ pub(crate) struct Tables<'txn> {
     consumer_positions: Option<Table<'txn, &'static str, u64>>,
     idempotency: Option<Table<'txn, &'static str, &'static [u8]>>,
     idempotency_expiry: Option<Table<'txn, (u64, &'static str), ()>>,
+    orders: Option<Table<'txn, u128, &'static [u8]>>,
+    orders_by_user: Option<Table<'txn, (&'static str, u128), ()>>,
+    saga_log: Option<Table<'txn, (u128, u32), &'static [u8]>>,
+    payments: Option<Table<'txn, u128, &'static [u8]>>,
+    payments_by_order: Option<Table<'txn, u128, u128>>,
+    webhook_events: Option<Table<'txn, &'static str, u64>>,
 }
 
 /// One getter per table: opens it on first use.
@@ -230,6 +240,12 @@ table_getters! {
     consumer_positions: storage::CONSUMER_POSITIONS => &'static str, u64, ConsumerPositions;
     idempotency: storage::IDEMPOTENCY => &'static str, &'static [u8], Idempotency;
     idempotency_expiry: storage::IDEMPOTENCY_EXPIRY => (u64, &'static str), (), IdempotencyExpiry;
+    orders: storage::ORDERS => u128, &'static [u8], Orders;
+    orders_by_user: storage::ORDERS_BY_USER => (&'static str, u128), (), OrdersByUser;
+    saga_log: storage::SAGA_LOG => (u128, u32), &'static [u8], SagaLog;
+    payments: storage::PAYMENTS => u128, &'static [u8], Payments;
+    payments_by_order: storage::PAYMENTS_BY_ORDER => u128, u128, PaymentsByOrder;
+    webhook_events: storage::WEBHOOK_EVENTS => &'static str, u64, WebhookEvents;
 }
 
 impl<'txn> Tables<'txn> {
@@ -246,6 +262,12 @@ impl<'txn> Tables<'txn> {
             consumer_positions: None,
             idempotency: None,
             idempotency_expiry: None,
+            orders: None,
+            orders_by_user: None,
+            saga_log: None,
+            payments: None,
+            payments_by_order: None,
+            webhook_events: None,
         }
     }
 }

@@ -184,7 +184,10 @@ fn import_products(
     Ok(created)
 }
 
-fn live_product(b: &mut Batch<'_, '_>, product_id: ProductId) -> Result<StoredProduct, Error> {
+pub(crate) fn live_product(
+    b: &mut Batch<'_, '_>,
+    product_id: ProductId,
+) -> Result<StoredProduct, Error> {
     match storage::read_product(&*b.tables.products()?, product_id)? {
         Some(product) if !product.archived => Ok(product),
         _ => Err(Error::ProductNotFound(product_id)),

@@ -106,7 +106,7 @@ pub(crate) fn apply(b: &mut Batch<'_, '_>, command: InventoryCommand) -> Answer 
     }
 }
 
-fn set_on_hand(
+pub(crate) fn set_on_hand(
     b: &mut Batch<'_, '_>,
     product_id: ProductId,
     on_hand: i128,
@@ -133,7 +133,7 @@ fn set_on_hand(
     Ok(stock)
 }
 
-fn reserve(b: &mut Batch<'_, '_>, request: &ReserveRequest) -> Result<Reserved, Error> {
+pub(crate) fn reserve(b: &mut Batch<'_, '_>, request: &ReserveRequest) -> Result<Reserved, Error> {
     let ttl = validate_reserve(
         request,
         b.config.reservation_ttl_default,
@@ -186,7 +186,7 @@ fn reserve(b: &mut Batch<'_, '_>, request: &ReserveRequest) -> Result<Reserved, 
 
 /// Commits or releases an order's reservation. Answers the reservation
 /// and whether this call changed it (false for an idempotent repeat).
-fn finish(
+pub(crate) fn finish(
     b: &mut Batch<'_, '_>,
     order_id: OrderId,
     target: ReservationStatus,
@@ -288,6 +288,8 @@ pub(crate) fn expire_due(b: &mut Batch<'_, '_>) -> Result<(), Error> {
             items: reservation.items,
         })?;
         b.report.reservations_expired += 1;
+        // The order waiting on this reservation, if any, is cancelled.
+        crate::orders::writes::reservation_expired(b, order_id)?;
     }
     b.state.next_deadline = b
         .tables

@@ -6,4 +6,5 @@ mod crash;
 mod faults;
 mod full_disk;
 mod model;
+mod orders;
 mod support;
