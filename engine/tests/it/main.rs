@@ -7,4 +7,5 @@ mod faults;
 mod full_disk;
 mod model;
 mod orders;
+mod powerloss;
 mod support;
