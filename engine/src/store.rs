@@ -4,6 +4,8 @@
 //! reopens the store after an I/O fault.
 
 use std::fs;
+use std::io::Read as _;
+use std::path::Path;
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase as _, ReadableTable as _};
@@ -40,6 +42,7 @@ pub(crate) fn open(config: &EngineConfig, accept_loss: bool) -> Result<Opened, E
 fn open_inner(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error> {
     fs::create_dir_all(&config.data_dir)?;
     let path = config.data_dir.join(DATABASE_FILE_NAME);
+    reset_unfinished_creation(config, &path)?;
     let mut builder = redb::Builder::new();
     builder.set_cache_size(config.cache_size_bytes);
     let db = match &config.storage_backend {
@@ -66,6 +69,64 @@ fn open_inner(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error>
         recovery,
         snapshot,
     })
+}
+
+/// redb's magic number, the first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+/// The largest file taken for a creation cut short: a new store is a few
+/// pages.
+const UNFINISHED_CREATION_BYTES_MAX: u64 = 1 << 20;
+
+/// redb creates a store by writing its header, syncing, then writing the
+/// magic number and syncing again. A crash (or power cut) between the two
+/// leaves a file redb refuses for ever ("magic number mismatch") although
+/// it never held anything. Such a file (small, its magic number absent or
+/// only partly written, and no log beside it) is emptied here, so that
+/// redb creates the store afresh. Anything else is left for redb to judge.
+fn reset_unfinished_creation(config: &EngineConfig, path: &Path) -> Result<(), Error> {
+    let unfinished = |len: u64, magic: &[u8]| {
+        len > 0
+            && len <= UNFINISHED_CREATION_BYTES_MAX
+            && magic != REDB_MAGIC
+            && magic
+                .iter()
+                .zip(REDB_MAGIC)
+                .all(|(&byte, expected)| byte == 0 || byte == expected)
+    };
+    let has_log = || -> Result<bool, Error> { Ok(wal::has_segments(&*config.log())?) };
+    match &config.storage_backend {
+        Some(backend) => {
+            let len = backend.len()?;
+            let mut magic = [0; REDB_MAGIC.len()];
+            if len >= magic.len() as u64 {
+                backend.read(0, &mut magic)?;
+            }
+            if unfinished(len, &magic) && !has_log()? {
+                tracing::warn!("the store's creation was cut short; creating it afresh");
+                backend.set_len(0)?;
+                backend.sync_data()?;
+            }
+        }
+        None => {
+            let Ok(mut file) = fs::OpenOptions::new().read(true).write(true).open(path) else {
+                return Ok(());
+            };
+            let len = file.metadata()?.len();
+            let mut magic = [0; REDB_MAGIC.len()];
+            if len >= magic.len() as u64 {
+                file.read_exact(&mut magic)?;
+            }
+            if unfinished(len, &magic) && !has_log()? {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the store's creation was cut short; creating it afresh"
+                );
+                file.set_len(0)?;
+                file.sync_all()?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Closes a store so that it can be opened again in this process: redb

@@ -75,6 +75,8 @@ const SEGMENT_PREFIX: &str = "mercato.wal.";
 /// Appended to the name of a segment set aside by a recovery that accepted
 /// a loss: kept for a human, never read again.
 const DAMAGED_SUFFIX: &str = ".damaged";
+/// A segment being created; renamed once whole.
+const TEMPORARY_SUFFIX: &str = ".tmp";
 const SEGMENT_MAGIC: &[u8; 8] = b"MRCTOLOG";
 const SEGMENT_VERSION: u32 = 2;
 const SEGMENT_HEADER_LEN: usize = 32;
@@ -263,6 +265,11 @@ fn segments(storage: &dyn LogStorage) -> Result<Vec<(u64, String)>, Error> {
     }
     found.sort();
     Ok(found)
+}
+
+/// Whether the log has any segment (a store with a log has been created).
+pub(crate) fn has_segments(storage: &dyn LogStorage) -> Result<bool, Error> {
+    Ok(!segments(storage)?.is_empty())
 }
 
 /// The last log record redb holds durably (0 for none).
@@ -468,6 +475,11 @@ pub(crate) fn recover(
     accept_loss: bool,
 ) -> Result<RecoveryReport, Error> {
     let paths = segments(storage)?;
+    let leftovers: Vec<String> = storage
+        .list()?
+        .into_iter()
+        .filter(|name| name.starts_with(SEGMENT_PREFIX) && name.ends_with(TEMPORARY_SUFFIX))
+        .collect();
     let mut txn = db.begin_write()?;
     storage::make_durable(&mut txn)?;
     let durable = durable_lsn(&txn)?;
@@ -548,7 +560,11 @@ pub(crate) fn recover(
             storage.remove(name)?;
         }
     }
-    if !paths.is_empty() {
+    for name in &leftovers {
+        // A segment whose creation was cut short: it never held a record.
+        storage.remove(name)?;
+    }
+    if !paths.is_empty() || !leftovers.is_empty() {
         storage.sync_names()?;
     }
     report.loss = loss.map(|(_, loss)| loss);
@@ -835,18 +851,22 @@ pub(crate) fn start(
     })
 }
 
-/// Creates a segment at its full length with its header, synced, and its
-/// name made durable.
+/// Creates a segment at its full length with its header, synced, under a
+/// temporary name, then renames it and makes the name durable: a segment
+/// under its final name is always whole, whatever a power cut keeps of the
+/// writes before its sync. Recovery removes temporary leftovers.
 fn create_segment(
     storage: &dyn LogStorage,
     first_lsn: u64,
     capacity: u64,
 ) -> Result<Segment, Error> {
     let name = segment_name(first_lsn);
-    let mut file = storage.create(&name)?;
+    let temporary = format!("{name}{TEMPORARY_SUFFIX}");
+    let mut file = storage.create(&temporary)?;
     file.set_len(capacity)?;
     file.write_at(0, &segment_header(capacity))?;
     file.sync_data()?;
+    storage.rename(&temporary, &name)?;
     storage.sync_names()?;
     Ok(Segment {
         name,
