@@ -93,7 +93,7 @@ fn reset_unfinished_creation(config: &EngineConfig, path: &Path) -> Result<(), E
                 .zip(REDB_MAGIC)
                 .all(|(&byte, expected)| byte == 0 || byte == expected)
     };
-    let has_log = || -> Result<bool, Error> { Ok(wal::has_segments(&*config.log())?) };
+    let has_log = || wal::has_segments(&*config.log());
     match &config.storage_backend {
         Some(backend) => {
             let len = backend.len()?;
