@@ -49,6 +49,7 @@ mod log_storage;
 mod observer;
 mod orders;
 mod outbox;
+mod payments;
 mod storage;
 mod store;
 mod subscription;
@@ -79,6 +80,18 @@ pub use orders::{
     NewOrder, ORDER_LINES_MAX, ORDER_TEXT_LENGTH_MAX, Order, OrderLine, OrderPage, OrderStatus,
     PAYMENT_TOKEN_LENGTH_MAX, Payment, PaymentOutcome, PaymentResult, PaymentStatus, SagaEntry,
     SagaStatus, USER_ID_LENGTH_MAX,
+};
+pub use payments::gateway::{
+    ChargeOutcome, ChargeRequest, GATEWAY_IDEMPOTENCY_KEY_LENGTH_MAX, GatewayError, GatewayFuture,
+    PaymentGateway, RefundOutcome, RefundRequest, VoidOutcome, VoidRequest, WebhookError,
+    WebhookEvent, WebhookOutcome, WebhookSink,
+};
+pub use payments::retry::{RETRY_ATTEMPTS_MAX, RetryPolicy, call_with_retries};
+pub use payments::signature::{
+    SIGNATURE_HEADER, SIGNATURE_TOLERANCE, SignatureError, WebhookSecret,
+};
+pub use payments::simulated::{
+    ChargeStatus, SimulatedCharge, SimulatedGateway, SimulatedGatewayConfig,
 };
 pub use subscription::Subscription;
 pub use wal::{LogLoss, RecoveryReport};
