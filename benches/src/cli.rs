@@ -3,7 +3,8 @@
 //! `mercato bench reserve` loads a Mercato server (a running one, or one it
 //! starts) with stock reservations over HTTP and checks that nothing was
 //! oversold; `mercato bench compare` runs the PostgreSQL baseline and
-//! Mercato back to back and tabulates the ratios.
+//! Mercato back to back and tabulates the ratios; `mercato bench restart`
+//! times the engine's open after a crash against the store's size.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +14,7 @@ use crate::Error;
 use crate::compare::{self, CompareOptions};
 use crate::load::{Bound, LoadPlan, Skew};
 use crate::reserve::{self, ServerSource};
+use crate::restart::{self, Case, ChildRole, Fill, RestartOptions};
 
 /// `mercato bench ...`
 #[derive(clap::Args, Debug)]
@@ -40,6 +42,20 @@ pub enum BenchCommand {
     /// immediate and periodic durability; prints a table of ratios and
     /// writes every raw result and a summary.json to --out.
     Compare(CompareArgs),
+    /// Restart time after a crash (and after a clean stop) against the
+    /// store's size.
+    ///
+    /// For each size, fills a store in --dir (default: a temp dir in /tmp),
+    /// then, in fresh processes of this binary: writes, stops the writer
+    /// (SIGKILL when idle, SIGKILL during writes, or a clean shutdown) and
+    /// times `Engine::open`, with a warm page cache and a cold one (after
+    /// `sync; echo 3 > /proc/sys/vm/drop_caches`, which needs root). Exit
+    /// status: 0 when every acknowledged write was found after every
+    /// restart, 1 when one was missing, 2 when the run could not be made.
+    Restart(RestartArgs),
+    /// The processes `mercato bench restart` starts (not for direct use).
+    #[command(hide = true)]
+    RestartChild(RestartChildArgs),
 }
 
 /// When a server is started here: `mercato serve --durability ...`.
@@ -169,8 +185,76 @@ pub struct CompareArgs {
     skip_periodic: bool,
 }
 
-/// Runs the command; blocking (builds its own tokio runtime).
+/// Options of `mercato bench restart`.
+#[derive(clap::Args, Debug)]
+pub struct RestartArgs {
+    /// Store sizes in GiB, one store each (at most 16 GiB each).
+    #[arg(long, value_delimiter = ',', default_value = "0.1,1,4")]
+    sizes_gib: Vec<f64>,
+    /// How the writer is stopped before each timed open.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "kill-idle,kill-busy,clean"
+    )]
+    cases: Vec<Case>,
+    /// Repetitions of each measurement (the table shows the median).
+    #[arg(long, default_value_t = 1)]
+    runs: usize,
+    /// Warm page cache only (no drop_caches).
+    #[arg(long)]
+    no_cold: bool,
+    /// What fills the stores: orders (reservations, events) or catalog (big products).
+    #[arg(long, value_enum, default_value = "orders")]
+    fill: Fill,
+    /// Where the stores go (default: a new temp dir in /tmp).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Leave the stores on disk at the end.
+    #[arg(long)]
+    keep: bool,
+    /// Use a store that a past run with --keep filled in --dir, instead of
+    /// filling it again.
+    #[arg(long, requires = "dir")]
+    reuse: bool,
+    /// A label for the report (e.g. the commit measured).
+    #[arg(long)]
+    label: Option<String>,
+    /// Print one JSON object of results on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of the hidden `mercato bench restart-child`.
+#[derive(clap::Args, Debug)]
+pub struct RestartChildArgs {
+    /// What the child does.
+    #[arg(long, value_enum)]
+    role: ChildRole,
+    /// The store's directory.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// An order whose reservation must be there after the open.
+    #[arg(long)]
+    expect_order: Option<uuid::Uuid>,
+}
+
+/// Runs the command; blocking (builds its own tokio runtime, except for
+/// `restart`, whose engine calls block).
 pub fn run(args: BenchArgs) -> ExitCode {
+    match args.command {
+        BenchCommand::Restart(args) => {
+            exit_code(restart_options(args).and_then(|options| restart::run(&options)))
+        }
+        BenchCommand::RestartChild(args) => {
+            exit_code(restart::child(args.role, &args.data_dir, args.expect_order).map(|()| true))
+        }
+        command => run_async(BenchArgs { command }),
+    }
+}
+
+fn run_async(args: BenchArgs) -> ExitCode {
     // One runtime thread: the load generator shares the machine with the
     // server it measures and should take as little of it as it can.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -190,6 +274,10 @@ pub fn run(args: BenchArgs) -> ExitCode {
             _ = tokio::signal::ctrl_c() => Err(Error::from("interrupted")),
         }
     });
+    exit_code(outcome)
+}
+
+fn exit_code(outcome: Result<bool, Error>) -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
@@ -205,6 +293,9 @@ async fn dispatch(args: BenchArgs) -> Result<bool, Error> {
     match args.command {
         BenchCommand::Reserve(args) => reserve_command(args).await,
         BenchCommand::Compare(args) => compare::run(compare_options(args)?).await,
+        BenchCommand::Restart(_) | BenchCommand::RestartChild(_) => {
+            Err("restart runs without the runtime".into())
+        }
     }
 }
 
@@ -284,6 +375,40 @@ fn compare_options(args: CompareArgs) -> Result<CompareOptions, Error> {
         server_bin: server_binary(args.server_bin)?,
         skip_postgres: args.skip_postgres,
         skip_periodic: args.skip_periodic,
+    })
+}
+
+fn restart_options(args: RestartArgs) -> Result<RestartOptions, Error> {
+    if args.sizes_gib.is_empty()
+        || args
+            .sizes_gib
+            .iter()
+            .any(|&size| !(size > 0.0 && size <= restart::SIZE_GIB_MAX))
+    {
+        return Err(format!(
+            "--sizes-gib needs sizes above 0 and at most {} GiB",
+            restart::SIZE_GIB_MAX
+        )
+        .into());
+    }
+    if args.cases.is_empty() {
+        return Err("--cases needs at least one case".into());
+    }
+    if !(1..=restart::RUNS_MAX).contains(&args.runs) {
+        return Err(format!("--runs must be between 1 and {}", restart::RUNS_MAX).into());
+    }
+    Ok(RestartOptions {
+        sizes_gib: args.sizes_gib,
+        cases: args.cases,
+        runs: args.runs,
+        cold: !args.no_cold,
+        fill: args.fill,
+        dir: args.dir,
+        keep: args.keep,
+        reuse: args.reuse,
+        label: args.label,
+        json: args.json,
+        binary: server_binary(None)?,
     })
 }
 

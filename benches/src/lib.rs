@@ -7,7 +7,9 @@
 //!   open loop, HdrHistogram latencies), with a zero-oversell check against
 //!   the server's own stock figures;
 //! - the comparison with the textbook PostgreSQL design
-//!   (`benches/postgres/run.sh`), run back to back on the same machine.
+//!   (`benches/postgres/run.sh`), run back to back on the same machine;
+//! - the restart benchmark: `Engine::open` after a crash or a clean stop,
+//!   against the store's size, with a warm and a cold page cache.
 //!
 //! The in-process engine benchmark is `benches/reserve.rs` (criterion) and
 //! the latency-versus-throughput plot is the `plot` binary (feature `plot`).
@@ -18,6 +20,7 @@ mod client;
 mod compare;
 mod load;
 mod reserve;
+mod restart;
 mod server;
 
 /// Errors of a benchmark run: each one ends the run with a message.
