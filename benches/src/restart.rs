@@ -51,9 +51,10 @@ const STOCK_ON_HAND: u64 = 1_000_000_000;
 /// Reservations of the orders fill: as many lines as allowed, so that each
 /// command writes a few kilobytes (reservation, event, deadline).
 const FILL_LINES: usize = RESERVATION_LINES_MAX;
-/// Reservations of the fill hold their stock for the longest time allowed
-/// by default, so that none expires while the benchmark runs.
-const FILL_TTL: Duration = Duration::from_secs(86_400);
+/// Every reservation made here holds its stock for the longest time
+/// allowed by default, so that none expires while the benchmark runs
+/// (expiry would add writes of its own).
+const RESERVATION_TTL: Duration = Duration::from_secs(86_400);
 /// Commands of the fill submitted and not yet answered.
 const FILL_IN_FLIGHT_MAX: usize = 2_048;
 /// Products per `import_products` of the catalog fill (about 75 KB each).
@@ -82,8 +83,9 @@ const BUSY_KILL_AFTER_CHECKPOINT: Duration = Duration::from_millis(500);
 const BUSY_STATUS_INTERVAL: Duration = Duration::from_millis(10);
 /// A child exits by itself after this long, should the parent not stop it.
 const CHILD_LIFETIME_MAX: Duration = Duration::from_secs(600);
-/// How long the parent waits for a child's next line (an open without quick
-/// repair of a 16 GiB file from a cold cache takes about a minute).
+/// How long the parent waits for a child's next line. Without quick repair
+/// an open of a 3.6 GiB file took 26 s from a cold cache on the machine of
+/// BENCHMARKS.md, so about two minutes for the largest store.
 const CHILD_ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
 
 const DROP_CACHES: &str = "/proc/sys/vm/drop_caches";
@@ -298,7 +300,28 @@ pub(crate) fn run(options: &RestartOptions) -> Result<bool, Error> {
         &[Cache::Warm]
     };
     let root = Root::new(options)?;
-    check_free_space(root.path(), options)?;
+    let outcome = check_free_space(root.path(), options)
+        .and_then(|()| measure(root.path(), options, caches, cold_cache_skipped));
+    // The stores go on failure too (a temp dir would, when dropped).
+    let finished = root.finish();
+    let (report, all_found) = outcome?;
+    finished?;
+    if options.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_report(&report, caches);
+    }
+    Ok(all_found)
+}
+
+/// Every store and every case: the report, and whether every acknowledged
+/// write was found.
+fn measure(
+    root: &Path,
+    options: &RestartOptions,
+    caches: &[Cache],
+    cold_cache_skipped: Option<String>,
+) -> Result<(RestartReport, bool), Error> {
     let mut report = RestartReport {
         label: options.label.clone(),
         fill: options.fill,
@@ -307,7 +330,7 @@ pub(crate) fn run(options: &RestartOptions) -> Result<bool, Error> {
     };
     let mut all_found = true;
     for &size_gib in &options.sizes_gib {
-        let paths = StorePaths::new(root.path(), size_gib);
+        let paths = StorePaths::new(root, size_gib);
         let fill = prepare_store(&paths, size_gib, options)?;
         let file_bytes = fs::metadata(&paths.filled)?.len();
         eprintln!(
@@ -377,13 +400,7 @@ pub(crate) fn run(options: &RestartOptions) -> Result<bool, Error> {
             restarts,
         });
     }
-    if options.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print_report(&report, caches);
-    }
-    root.finish()?;
-    Ok(all_found)
+    Ok((report, all_found))
 }
 
 /// The directory holding the stores, removed at the end unless kept.
@@ -598,7 +615,7 @@ fn fill_store(store: &Path, size_bytes: u64, fill: Fill) -> Result<FillReport, E
                 in_flight.push_back(engine.reserve(ReserveRequest {
                     order_id: OrderId(Uuid::now_v7()),
                     items,
-                    ttl: Some(FILL_TTL),
+                    ttl: Some(RESERVATION_TTL),
                 }));
                 commands += 1;
                 if in_flight.len() >= FILL_IN_FLIGHT_MAX
@@ -1045,7 +1062,7 @@ fn reserve_one(engine: &Engine, n: u64) -> Result<Uuid, Error> {
                 product_id: ProductId(n % STOCK_PRODUCTS + 1),
                 quantity: 1,
             }],
-            ttl: Some(FILL_TTL),
+            ttl: Some(RESERVATION_TTL),
         })
         .wait()?;
     Ok(order)
@@ -1138,7 +1155,7 @@ fn write_pipelined(
                 product_id: ProductId(n % STOCK_PRODUCTS + 1),
                 quantity: 1,
             }],
-            ttl: Some(FILL_TTL),
+            ttl: Some(RESERVATION_TTL),
         });
         in_flight.push_back((order, pending));
         if in_flight.len() >= BUSY_IN_FLIGHT_MAX
