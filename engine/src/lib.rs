@@ -76,6 +76,7 @@ pub use inventory::{
 };
 pub use log_storage::{LogDirectory, LogFile, LogStorage};
 pub use observer::{BatchReport, LogSyncReport, WriterObserver};
+pub use orders::saga::{Checkout, CheckoutConfig};
 pub use orders::{
     NewOrder, ORDER_LINES_MAX, ORDER_TEXT_LENGTH_MAX, Order, OrderLine, OrderPage, OrderStatus,
     PAYMENT_TOKEN_LENGTH_MAX, Payment, PaymentOutcome, PaymentResult, PaymentStatus, SagaEntry,

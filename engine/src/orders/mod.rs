@@ -12,6 +12,7 @@
 //! Every status change goes through [`OrderStatus::can_become`], the one
 //! state machine of the contract.
 
+pub(crate) mod saga;
 pub(crate) mod writes;
 
 use rust_decimal::Decimal;
@@ -371,7 +372,9 @@ pub struct SagaEntry {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PaymentOutcome {
-    /// Captured; with the gateway's reference.
+    /// Captured; with the gateway's reference (empty when the outcome
+    /// came by a webhook that does not name it: the reference recorded
+    /// with `Pending` is kept).
     Succeeded {
         /// The gateway's reference for the charge.
         provider_reference: String,
@@ -380,6 +383,12 @@ pub enum PaymentOutcome {
     Failed {
         /// Why.
         reason: String,
+    },
+    /// Accepted, the outcome to follow by webhook; with the gateway's
+    /// reference for the charge (kept for a later refund).
+    Pending {
+        /// The gateway's reference for the charge.
+        provider_reference: String,
     },
 }
 

@@ -372,6 +372,24 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
         let now = b.now.0;
         b.tables.webhook_events()?.insert(event_id.as_str(), now)?;
     }
+    if let PaymentOutcome::Pending { provider_reference } = &result.outcome {
+        if payment.status == PaymentStatus::Pending && payment.provider_reference.is_none() {
+            payment.provider_reference = Some(provider_reference.clone());
+            payment.updated_at = b.now.max(payment.created_at);
+            write_payment(b, &payment)?;
+            saga(
+                b,
+                payment.order_id,
+                "PROCESS_PAYMENT",
+                false,
+                SagaStatus::Started,
+                format!(
+                    "accepted by the gateway as {provider_reference}; the outcome follows by webhook"
+                ),
+            )?;
+        }
+        return Ok(payment);
+    }
     let late = match (payment.status, &result.outcome) {
         (PaymentStatus::Pending, _) => false,
         // Voided here while the charge was on its way, and captured there
@@ -385,6 +403,11 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
     payment.updated_at = b.now.max(payment.created_at);
     match result.outcome {
         PaymentOutcome::Succeeded { provider_reference } => {
+            let provider_reference = if provider_reference.is_empty() {
+                payment.provider_reference.clone().unwrap_or_default()
+            } else {
+                provider_reference
+            };
             payment.status = PaymentStatus::Succeeded;
             payment.provider_reference = Some(provider_reference.clone());
             write_payment(b, &payment)?;
@@ -463,6 +486,7 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
                 b.emit(Event::OrderFailed { order_id, reason })?;
             }
         }
+        PaymentOutcome::Pending { .. } => unreachable!("handled above"),
     }
     Ok(payment)
 }

@@ -1,0 +1,349 @@
+//! [`Checkout`]: the saga runner, which takes orders from `AWAITING_PAYMENT`
+//! to an end through a [`PaymentGateway`].
+//!
+//! It is a loop over the event log from its own persisted position (the
+//! consumer `saga`), in batches. For each event it looks at where the order
+//! and its payment stand now (a durable read) and does what is still to
+//! do: charge a pending payment, refund a captured payment whose order was
+//! cancelled. Gateway calls run outside the writer, with a timeout, bounded
+//! retries with backoff and jitter, and the payment's id as the idempotency
+//! key, so a call repeated after a crash or a timeout never charges twice;
+//! their outcomes come back as writer commands
+//! ([`Engine::record_payment_result`], [`Engine::record_refund`]). The
+//! position is saved only after every action of a batch is done, so a
+//! restart repeats at most the last batch (at-least-once; every action is
+//! idempotent). An order whose outcome never comes (a webhook lost with a
+//! gateway) ends when its reservation expires.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::Event;
+use crate::ids::{OrderId, PaymentId};
+use crate::orders::writes::refund_key;
+use crate::orders::{OrderStatus, Payment, PaymentOutcome, PaymentResult, PaymentStatus};
+use crate::payments::gateway::{
+    ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway, RefundRequest,
+};
+use crate::payments::retry::{RetryPolicy, call_with_retries};
+
+/// How the saga runner works. A plain struct with documented defaults.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CheckoutConfig {
+    /// Timeouts, attempts and backoff of every gateway call. Default:
+    /// [`RetryPolicy::default`].
+    pub retry: RetryPolicy,
+    /// The consumer name under which the runner saves its position in the
+    /// event log. Default: `saga`.
+    pub consumer: String,
+    /// The most events read (and so the most gateway calls made at once)
+    /// per batch. Default: 256.
+    pub events_per_batch_max: usize,
+}
+
+impl Default for CheckoutConfig {
+    fn default() -> CheckoutConfig {
+        CheckoutConfig {
+            retry: RetryPolicy::default(),
+            consumer: "saga".to_owned(),
+            events_per_batch_max: 256,
+        }
+    }
+}
+
+/// The saga runner: started once per engine, on a Tokio runtime.
+#[derive(Clone)]
+pub struct Checkout {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    gateway: Arc<dyn PaymentGateway>,
+    config: CheckoutConfig,
+    stop: Notify,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Pause after the writer answered `Overloaded` or `StorageUnavailable`.
+const WRITE_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+/// Pause after the runner's loop failed (a read, the position's save).
+const LOOP_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Checkout {
+    /// Starts the runner on the current Tokio runtime: it resumes from its
+    /// saved position, so every order left in flight by a crash is taken
+    /// up again. Fails when `config` is out of range.
+    pub fn start(
+        engine: Engine,
+        gateway: Arc<dyn PaymentGateway>,
+        config: CheckoutConfig,
+    ) -> Result<Checkout, Error> {
+        if config.events_per_batch_max == 0 || config.events_per_batch_max > 10_000 {
+            return Err(Error::invalid(
+                "checkout.events_per_batch_max",
+                "between 1 and 10000",
+            ));
+        }
+        let subscription = engine.subscribe(&config.consumer)?;
+        let inner = Arc::new(Inner {
+            engine,
+            gateway,
+            config,
+            stop: Notify::new(),
+            task: Mutex::new(None),
+        });
+        let task = tokio::spawn(run(inner.clone(), subscription));
+        *inner
+            .task
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(task);
+        Ok(Checkout { inner })
+    }
+
+    /// The gateway the runner uses (the server verifies its webhooks with it).
+    pub fn gateway(&self) -> &Arc<dyn PaymentGateway> {
+        &self.inner.gateway
+    }
+
+    /// Refunds `amount` of a captured payment (everything left when
+    /// `None`) at the gateway, then records it. More than is left is
+    /// [`Error::RefundExceedsCaptured`]; a payment never captured is
+    /// [`Error::InvalidState`]. Two refunds started from the same state
+    /// share an idempotency key, so a repeat is never paid twice.
+    pub async fn refund(
+        &self,
+        payment_id: PaymentId,
+        amount: Option<Decimal>,
+    ) -> Result<Payment, Error> {
+        let engine = &self.inner.engine;
+        let payment = engine
+            .payment(payment_id)?
+            .ok_or(Error::PaymentNotFound(payment_id))?;
+        if !payment.status.was_captured() {
+            return Err(Error::InvalidState {
+                order_id: payment.order_id,
+                state: payment.status.as_str(),
+            });
+        }
+        let amount = amount.unwrap_or_else(|| payment.refundable());
+        if amount <= Decimal::ZERO {
+            return Err(Error::invalid("amount", "must be positive"));
+        }
+        if amount > payment.refundable() {
+            return Err(Error::RefundExceedsCaptured {
+                refundable: payment.refundable(),
+            });
+        }
+        let key = format!("refund-{payment_id}-after-{}", payment.refunded_amount);
+        refund_at_gateway(&self.inner, &payment, key, amount).await
+    }
+
+    /// Stops the runner after the batch in hand and waits for it.
+    pub async fn stop(&self) {
+        self.inner.stop.notify_one();
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run(inner: Arc<Inner>, mut subscription: crate::Subscription) {
+    loop {
+        let batch = tokio::select! {
+            batch = subscription.next_batch(inner.config.events_per_batch_max) => batch,
+            () = inner.stop.notified() => break,
+        };
+        let events = match batch {
+            Ok(events) => events,
+            Err(Error::ShuttingDown) => break,
+            Err(error) => {
+                tracing::warn!(%error, "the saga runner cannot read the log; retrying");
+                tokio::time::sleep(LOOP_RETRY_INTERVAL).await;
+                continue;
+            }
+        };
+        let Some(last) = events.last().map(|envelope| envelope.seq) else {
+            continue;
+        };
+        // One action per order, whatever its events in the batch: each
+        // action reads where the order stands now.
+        let orders: BTreeSet<OrderId> = events
+            .iter()
+            .filter(|envelope| {
+                matches!(
+                    envelope.event,
+                    Event::OrderCreated { .. }
+                        | Event::OrderCancelled { .. }
+                        | Event::PaymentSucceeded { .. }
+                )
+            })
+            .filter_map(|envelope| envelope.event.order_id())
+            .collect();
+        let actions: Vec<_> = orders
+            .into_iter()
+            .map(|order_id| tokio::spawn(advance(inner.clone(), order_id)))
+            .collect();
+        let mut stopped = false;
+        for action in actions {
+            match action.await {
+                Ok(Ok(())) => {}
+                Ok(Err(Error::ShuttingDown)) => stopped = true,
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "a saga step failed; it is retried after a restart")
+                }
+                Err(error) => tracing::error!(%error, "a saga step panicked"),
+            }
+        }
+        if stopped {
+            break;
+        }
+        while let Err(error) = subscription.ack(last).await {
+            if matches!(error, Error::ShuttingDown) {
+                return;
+            }
+            tracing::warn!(%error, "the saga runner cannot save its position; retrying");
+            tokio::time::sleep(LOOP_RETRY_INTERVAL).await;
+        }
+    }
+    tracing::debug!("saga runner stopped");
+}
+
+/// Does what is still to do for an order, from where it stands now.
+async fn advance(inner: Arc<Inner>, order_id: OrderId) -> Result<(), Error> {
+    let engine = &inner.engine;
+    let Some(order) = engine.order(order_id)? else {
+        return Ok(());
+    };
+    let Some(payment) = engine.payment_of_order(order_id)? else {
+        return Ok(());
+    };
+    match (order.status, payment.status) {
+        (OrderStatus::AwaitingPayment, PaymentStatus::Pending)
+            if payment.provider_reference.is_none() =>
+        {
+            charge(&inner, &payment).await
+        }
+        (OrderStatus::Cancelled, status) if status.was_captured() => {
+            if payment.refundable() > Decimal::ZERO {
+                let amount = payment.refundable();
+                refund_at_gateway(&inner, &payment, refund_key(payment.id), amount)
+                    .await
+                    .map(|_| ())
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Charges a pending payment and records the outcome. A gateway that keeps
+/// failing fails the payment (and so the order) cleanly.
+async fn charge(inner: &Inner, payment: &Payment) -> Result<(), Error> {
+    let request = ChargeRequest {
+        idempotency_key: payment.id.to_string(),
+        amount: payment.amount,
+        currency: payment.currency.clone(),
+        token: payment.token.clone(),
+        order_id: payment.order_id,
+        payment_id: payment.id,
+    };
+    let gateway = &inner.gateway;
+    let outcome = call_with_retries(&inner.config.retry, |_| gateway.charge(&request)).await;
+    let outcome = match outcome {
+        Ok(ChargeOutcome::Succeeded { provider_reference }) => {
+            PaymentOutcome::Succeeded { provider_reference }
+        }
+        Ok(ChargeOutcome::Failed { reason }) => PaymentOutcome::Failed { reason },
+        Ok(ChargeOutcome::Pending { provider_reference }) => {
+            PaymentOutcome::Pending { provider_reference }
+        }
+        Err(error) => {
+            tracing::warn!(%error, payment = %payment.id, "the gateway kept failing; failing the payment");
+            PaymentOutcome::Failed {
+                reason: gateway_failure_reason(&error),
+            }
+        }
+    };
+    let result = PaymentResult {
+        payment_id: payment.id,
+        outcome,
+        webhook_event_id: None,
+    };
+    record(|| inner.engine.record_payment_result(result.clone())).await?;
+    Ok(())
+}
+
+fn gateway_failure_reason(error: &GatewayError) -> String {
+    match error {
+        GatewayError::Timeout => "gateway_timeout".to_owned(),
+        GatewayError::Unavailable(_) => "gateway_unavailable".to_owned(),
+        other => other.code().to_owned(),
+    }
+}
+
+/// Refunds at the gateway under `key`, then records what it gave back.
+async fn refund_at_gateway(
+    inner: &Inner,
+    payment: &Payment,
+    key: String,
+    amount: Decimal,
+) -> Result<Payment, Error> {
+    let Some(reference) = payment.provider_reference.clone() else {
+        return Err(Error::Storage(format!(
+            "payment {} was captured without a gateway reference",
+            payment.id
+        )));
+    };
+    let request = RefundRequest {
+        idempotency_key: key,
+        provider_reference: reference,
+        amount: Some(amount),
+    };
+    let gateway = &inner.gateway;
+    let refunded = call_with_retries(&inner.config.retry, |_| gateway.refund(&request))
+        .await
+        .map_err(|error| match error {
+            GatewayError::RefundExceedsCaptured { refundable } => {
+                Error::RefundExceedsCaptured { refundable }
+            }
+            GatewayError::IdempotencyConflict(message) => Error::Conflict(message),
+            other => Error::StorageUnavailable(format!("the payment gateway: {other}")),
+        })?;
+    let payment_id = payment.id;
+    match record(|| inner.engine.record_refund(payment_id, refunded.amount)).await {
+        // The same refund recorded before (a repeat after a crash).
+        Err(Error::RefundExceedsCaptured { .. }) => inner
+            .engine
+            .payment(payment_id)?
+            .ok_or(Error::PaymentNotFound(payment_id)),
+        other => other,
+    }
+}
+
+/// Sends a write, waiting out a full queue or an unavailable store.
+async fn record<T>(write: impl Fn() -> crate::Pending<T>) -> Result<T, Error> {
+    loop {
+        match write().await {
+            Err(Error::Overloaded | Error::StorageUnavailable(_)) => {
+                tokio::time::sleep(WRITE_RETRY_INTERVAL).await;
+            }
+            other => return other,
+        }
+    }
+}
