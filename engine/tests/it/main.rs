@@ -2,6 +2,7 @@
 
 mod basics;
 mod checkout;
+mod checkout_crash;
 mod contention;
 mod crash;
 mod faults;
