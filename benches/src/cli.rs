@@ -11,10 +11,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::Error;
+use crate::checkout;
+use crate::client::Target;
 use crate::compare::{self, CompareOptions};
 use crate::load::{Bound, LoadPlan, Skew};
 use crate::reserve::{self, ServerSource};
 use crate::restart::{self, Case, ChildRole, Fill, RestartOptions};
+use crate::server::SpawnedServer;
 
 /// `mercato bench ...`
 #[derive(clap::Args, Debug)]
@@ -42,6 +45,15 @@ pub enum BenchCommand {
     /// immediate and periodic durability; prints a table of ratios and
     /// writes every raw result and a summary.json to --out.
     Compare(CompareArgs),
+    /// Orders over HTTP, each followed to CONFIRMED: confirmed orders per
+    /// second and the time from POST to CONFIRMED; with --buyers, a flash
+    /// sale with exact counts.
+    ///
+    /// Without --url, starts `mercato serve` (this binary, or --server-bin)
+    /// on a free loopback port with an empty store and the simulated
+    /// gateway at zero latency. Exit status: 0 when the checks passed, 1 on
+    /// oversell or inexact flash-sale counts, 2 when the run failed.
+    Checkout(CheckoutArgs),
     /// Restart time after a crash (and after a clean stop) against the
     /// store's size.
     ///
@@ -139,6 +151,47 @@ pub struct ReserveArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Options of `mercato bench checkout`.
+#[derive(clap::Args, Debug)]
+pub struct CheckoutArgs {
+    /// A running server, e.g. http://127.0.0.1:8080. Without it, one is started.
+    #[arg(long)]
+    url: Option<String>,
+    /// The admin token of the server given by --url.
+    #[arg(long, env = "MERCATO_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The `mercato` binary to start when there is no --url (default: this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// The durability of the server started here.
+    #[arg(long, value_enum, default_value = "immediate")]
+    durability: DurabilityArg,
+    /// Concurrent clients, each with its own keep-alive connection.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of measurement (steady mode).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Products 1..=N (steady mode).
+    #[arg(long, default_value_t = 1000)]
+    products: u64,
+    /// Lines per order: 1 to N, at random.
+    #[arg(long, default_value_t = 3)]
+    lines: u64,
+    /// Flash sale: this many orders of one unit of one product ...
+    #[arg(long, requires = "units")]
+    buyers: Option<u64>,
+    /// ... which has this many units.
+    #[arg(long, requires = "buyers")]
+    units: Option<u64>,
+    /// Seconds a request (or an order's end) may take.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+    /// Print one JSON object of results on stdout instead of the report.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Options of `mercato bench compare`.
@@ -292,11 +345,54 @@ fn exit_code(outcome: Result<bool, Error>) -> ExitCode {
 async fn dispatch(args: BenchArgs) -> Result<bool, Error> {
     match args.command {
         BenchCommand::Reserve(args) => reserve_command(args).await,
+        BenchCommand::Checkout(args) => checkout_command(args).await,
         BenchCommand::Compare(args) => compare::run(compare_options(args)?).await,
         BenchCommand::Restart(_) | BenchCommand::RestartChild(_) => {
             Err("restart runs without the runtime".into())
         }
     }
+}
+
+async fn checkout_command(args: CheckoutArgs) -> Result<bool, Error> {
+    let seconds = |value: f64, name: &str| {
+        if value.is_finite() && value > 0.0 && value <= 3_600.0 {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(Error::from(format!(
+                "--{name} must be between 0 and 3600 seconds"
+            )))
+        }
+    };
+    let plan = checkout::CheckoutPlan {
+        connections: args.connections,
+        duration: seconds(args.duration, "duration")?,
+        products: args.products,
+        lines_max: args.lines,
+        flash: args.buyers.zip(args.units),
+        timeout: seconds(args.timeout, "timeout")?,
+        progress: !args.json,
+    };
+    plan.validate()?;
+    let spawned;
+    let target = match (&args.url, &args.admin_token) {
+        (Some(url), Some(token)) => Target::resolve(url, token).await?,
+        (Some(_), None) => return Err("--url needs --admin-token (or MERCATO_ADMIN_TOKEN)".into()),
+        (None, _) => {
+            let binary = match &args.server_bin {
+                Some(binary) => binary.clone(),
+                None => std::env::current_exe()?,
+            };
+            spawned = SpawnedServer::start(&binary, args.durability.name()).await?;
+            Target::resolve(&spawned.url, &spawned.admin_token).await?
+        }
+    };
+    let report = checkout::run(&target, &plan).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", checkout::describe(&report));
+    }
+    Ok(!report.oversell && report.counts_exact != Some(false))
 }
 
 async fn reserve_command(args: ReserveArgs) -> Result<bool, Error> {

@@ -16,6 +16,7 @@
 
 pub mod cli;
 
+mod checkout;
 mod client;
 mod compare;
 mod load;
