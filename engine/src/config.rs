@@ -97,7 +97,14 @@ pub struct EngineConfig {
     /// size. Default: 72 MiB, a checkpoint's worth of log (64 MiB) and room
     /// for the batches in flight when it is due. At least 64 KiB.
     pub log_segment_bytes: u64,
+    /// How long a cart may go unchanged before the writer removes it. A
+    /// cart is touched by every change to it (reads do not count). Between
+    /// 1 s and [`CART_TTL_MAX`]. Default: 30 days.
+    pub cart_ttl: Duration,
 }
+
+/// The longest [`EngineConfig::cart_ttl`]: ten years.
+pub const CART_TTL_MAX: Duration = Duration::from_secs(3_650 * 86_400);
 
 /// The smallest [`EngineConfig::log_segment_bytes`].
 pub const LOG_SEGMENT_BYTES_MIN: u64 = 64 << 10;
@@ -122,6 +129,7 @@ impl EngineConfig {
             storage_backend: None,
             log_storage: None,
             log_segment_bytes: 72 << 20,
+            cart_ttl: Duration::from_secs(30 * 86_400),
         }
     }
 
@@ -164,6 +172,9 @@ impl EngineConfig {
         {
             return invalid("durability", "sync_interval must be between 1 ms and 60 s");
         }
+        if self.cart_ttl < Duration::from_secs(1) || self.cart_ttl > CART_TTL_MAX {
+            return invalid("cart_ttl", "must be between 1 s and 3650 days");
+        }
         Ok(())
     }
 }
@@ -184,6 +195,7 @@ impl fmt::Debug for EngineConfig {
             .field("cache_size_bytes", &self.cache_size_bytes)
             .field("log_storage", &self.log_storage)
             .field("log_segment_bytes", &self.log_segment_bytes)
+            .field("cart_ttl", &self.cart_ttl)
             .finish_non_exhaustive()
     }
 }

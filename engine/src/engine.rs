@@ -18,13 +18,15 @@ use redb::ReadableTable;
 use rust_decimal::Decimal;
 use tokio::sync::{oneshot, watch};
 
+use crate::carts::writes::CartCommand;
+use crate::carts::{self, Cart, StoredCart};
 use crate::catalog::writes::CatalogCommand;
 use crate::catalog::{NewProduct, Page, Product, ProductPatch};
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::idempotency::{self, IdempotencyCommand};
-use crate::ids::{OrderId, PaymentId, ProductId};
+use crate::ids::{CartId, OrderId, PaymentId, ProductId, UserId};
 use crate::inventory::writes::InventoryCommand;
 use crate::inventory::{Reservation, ReserveRequest, Reserved, Stock};
 use crate::orders::writes::OrderCommand;
@@ -772,5 +774,120 @@ impl Write<Payment> {
                 reply,
             })
         })
+    }
+}
+
+/// Carts: what a customer means to buy. A cart stores product ids and
+/// quantities; every answer prices it at the catalog's current prices, and
+/// leaves out the lines of products archived since they were added.
+impl Engine {
+    /// Creates an empty cart for `user_id`. Refused ([`Error::InvalidInput`]
+    /// naming `user_id`) when the user already holds
+    /// [`CARTS_PER_USER_MAX`](crate::CARTS_PER_USER_MAX) carts.
+    pub fn create_cart(&self, user_id: UserId) -> Pending<Cart> {
+        self.write(Write::create_cart(user_id))
+    }
+
+    /// Sets how many units of a product the cart holds; 0 removes the line.
+    /// The product must be live ([`Error::ProductNotFound`] otherwise),
+    /// except to remove its line.
+    pub fn set_cart_quantity(
+        &self,
+        cart_id: CartId,
+        product_id: ProductId,
+        quantity: u64,
+    ) -> Pending<Cart> {
+        self.write(Write::set_cart_quantity(cart_id, product_id, quantity))
+    }
+
+    /// Removes a product's line from the cart; a cart without that line is
+    /// answered as it is.
+    pub fn remove_cart_line(&self, cart_id: CartId, product_id: ProductId) -> Pending<Cart> {
+        self.write(Write::remove_cart_line(cart_id, product_id))
+    }
+
+    /// Empties a cart (once an order placed from it is confirmed).
+    /// Idempotent.
+    pub fn clear_cart(&self, cart_id: CartId) -> Pending<Cart> {
+        self.write(Write::clear_cart(cart_id))
+    }
+
+    /// A cart, priced now; `None` when unknown (or removed after
+    /// [`EngineConfig::cart_ttl`] unchanged).
+    pub fn cart(&self, cart_id: CartId) -> Result<Option<Cart>, Error> {
+        let txn = self.inner.view.current();
+        let carts = txn.open_table(storage::CARTS)?;
+        let Some(cart) = storage::read_cart(&carts, cart_id)? else {
+            return Ok(None);
+        };
+        let products = txn.open_table(storage::PRODUCTS)?;
+        self.price_cart(&cart, &products).map(Some)
+    }
+
+    /// Every cart of a user (at most
+    /// [`CARTS_PER_USER_MAX`](crate::CARTS_PER_USER_MAX)), oldest first,
+    /// priced now.
+    pub fn carts_of_user(&self, user_id: &UserId) -> Result<Vec<Cart>, Error> {
+        let txn = self.inner.view.current();
+        let index = txn.open_table(storage::CARTS_BY_USER)?;
+        let carts = txn.open_table(storage::CARTS)?;
+        let products = txn.open_table(storage::PRODUCTS)?;
+        let user = user_id.as_str();
+        let mut found = Vec::new();
+        for entry in index.range((user, 0)..=(user, u128::MAX))? {
+            let cart_id = CartId::from_u128(entry?.0.value().1);
+            let cart = storage::read_cart(&carts, cart_id)?.ok_or_else(|| {
+                Error::corrupt("carts_by_user", format!("cart {cart_id} is missing"))
+            })?;
+            found.push(self.price_cart(&cart, &products)?);
+        }
+        Ok(found)
+    }
+
+    fn price_cart(
+        &self,
+        cart: &StoredCart,
+        products: &impl ReadableTable<u64, &'static [u8]>,
+    ) -> Result<Cart, Error> {
+        carts::price(cart, self.currency(), |product_id| {
+            Ok(storage::read_product(products, product_id)?
+                .filter(|product| !product.archived)
+                .map(|product| product.fields.price))
+        })
+    }
+}
+
+impl Write<Cart> {
+    /// See [`Engine::create_cart`].
+    pub fn create_cart(user_id: UserId) -> Write<Cart> {
+        Write::new(|reply| Command::Cart(CartCommand::Create { user_id, reply }))
+    }
+
+    /// See [`Engine::set_cart_quantity`].
+    pub fn set_cart_quantity(cart_id: CartId, product_id: ProductId, quantity: u64) -> Write<Cart> {
+        Write::new(move |reply| {
+            Command::Cart(CartCommand::SetQuantity {
+                cart_id,
+                product_id,
+                quantity,
+                reply,
+            })
+        })
+    }
+
+    /// See [`Engine::remove_cart_line`].
+    pub fn remove_cart_line(cart_id: CartId, product_id: ProductId) -> Write<Cart> {
+        Write::new(move |reply| {
+            Command::Cart(CartCommand::RemoveLine {
+                cart_id,
+                product_id,
+                reply,
+            })
+        })
+    }
+
+    /// See [`Engine::clear_cart`].
+    pub fn clear_cart(cart_id: CartId) -> Write<Cart> {
+        Write::new(move |reply| Command::Cart(CartCommand::Clear { cart_id, reply }))
     }
 }

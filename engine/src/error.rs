@@ -10,7 +10,7 @@
 //! per-family enums would repeat them and callers would match the same codes
 //! (see ARCHITECTURE.md).
 
-use crate::ids::{OrderId, PaymentId, ProductId};
+use crate::ids::{CartId, OrderId, PaymentId, ProductId};
 use crate::wal::LogLoss;
 
 /// Everything an engine call can answer instead of success.
@@ -123,6 +123,10 @@ pub enum Error {
          accept_loss)"
     )]
     LogDamaged(Box<LogLoss>),
+    /// No such cart (it may have been removed after
+    /// [`EngineConfig::cart_ttl`](crate::EngineConfig::cart_ttl) untouched).
+    #[error("cart {0} not found")]
+    CartNotFound(CartId),
 }
 
 impl Error {
@@ -144,6 +148,7 @@ impl Error {
             Error::StorageUnavailable(_) => "storage_unavailable",
             Error::Storage(_) => "internal",
             Error::LogDamaged(_) => "log_damaged",
+            Error::CartNotFound(_) => "not_found",
         }
     }
 

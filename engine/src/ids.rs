@@ -1,8 +1,9 @@
 //! Newtype identifiers and the engine's timestamp.
 //!
 //! Ids are newtypes so a product id can never be passed where an order id is
-//! expected. Order and reservation ids are UUID v7, so they sort by creation
-//! time; product ids are plain `u64`s because storefronts already have them.
+//! expected. Order, reservation and cart ids are UUID v7, so they sort by
+//! creation time; product ids are plain `u64`s because storefronts already
+//! have them; user ids are the storefront's own strings, checked once here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,6 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::error::Error;
 
 /// A product's id: an unsigned 64-bit integer, never 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -70,6 +73,61 @@ uuid_id!(
     /// idempotency key of its charge at the gateway.
     PaymentId
 );
+uuid_id!(
+    /// A cart's id (UUID v7), assigned by the engine.
+    CartId
+);
+
+/// The longest user id, in characters.
+pub const USER_ID_LENGTH_MAX: usize = 255;
+
+/// A user's id, as the storefront names its users: 1 to
+/// [`USER_ID_LENGTH_MAX`] characters, none of them a control character.
+/// Only [`UserId::new`] makes one, so every `UserId` is valid.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    /// Checks `id`; [`Error::InvalidInput`] naming `user_id` when it is
+    /// empty, too long or holds a control character.
+    pub fn new(id: impl Into<String>) -> Result<UserId, Error> {
+        let id = id.into();
+        let length = id.chars().count();
+        if length == 0 || length > USER_ID_LENGTH_MAX || id.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "user_id",
+                format!("must be 1 to {USER_ID_LENGTH_MAX} characters, without control characters"),
+            ));
+        }
+        Ok(UserId(id))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = Error;
+
+    fn try_from(id: String) -> Result<UserId, Error> {
+        UserId::new(id)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(id: UserId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A point in time: milliseconds since the Unix epoch, UTC.
 ///
@@ -125,5 +183,19 @@ mod tests {
         let id = OrderId(Uuid::now_v7());
         assert_eq!(OrderId::from_u128(id.as_u128()), id);
         assert_eq!(id.to_string().parse::<OrderId>().unwrap(), id);
+    }
+
+    #[test]
+    fn user_ids_are_checked() {
+        assert_eq!(UserId::new("alice").unwrap().as_str(), "alice");
+        assert!(UserId::new("é".repeat(USER_ID_LENGTH_MAX)).is_ok());
+        for bad in [
+            String::new(),
+            "a".repeat(USER_ID_LENGTH_MAX + 1),
+            "a\nb".to_owned(),
+        ] {
+            let error = UserId::new(bad).unwrap_err();
+            assert!(matches!(error, Error::InvalidInput { ref field, .. } if field == "user_id"));
+        }
     }
 }

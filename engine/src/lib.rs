@@ -35,6 +35,7 @@
 //! # }
 //! ```
 
+mod carts;
 mod catalog;
 mod clock;
 mod codec;
@@ -57,6 +58,7 @@ mod view;
 mod wal;
 mod writer;
 
+pub use carts::{CART_LINES_MAX, CART_QUANTITY_MAX, CARTS_PER_USER_MAX, Cart, CartLine};
 pub use catalog::{
     IMPORT_PRODUCTS_MAX, LOW_STOCK_THRESHOLD_DEFAULT, LOW_STOCK_THRESHOLD_MAX, NewProduct,
     PRODUCT_ATTRIBUTE_KEY_LENGTH_MAX, PRODUCT_ATTRIBUTE_VALUE_LENGTH_MAX, PRODUCT_ATTRIBUTES_MAX,
@@ -65,11 +67,13 @@ pub use catalog::{
     ProductPatch,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
+pub use config::{CART_TTL_MAX, Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
 pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};
 pub use error::Error;
 pub use event::{Event, EventEnvelope};
-pub use ids::{OrderId, PaymentId, ProductId, ReservationId, Timestamp};
+pub use ids::{
+    CartId, OrderId, PaymentId, ProductId, ReservationId, Timestamp, USER_ID_LENGTH_MAX, UserId,
+};
 pub use inventory::{
     ON_HAND_MAX, RESERVATION_LINES_MAX, RESERVATION_QUANTITY_MAX, Reservation, ReservationLine,
     ReservationStatus, ReserveRequest, Reserved, Stock,
@@ -80,7 +84,7 @@ pub use orders::saga::{Checkout, CheckoutConfig};
 pub use orders::{
     NewOrder, ORDER_LINES_MAX, ORDER_TEXT_LENGTH_MAX, Order, OrderLine, OrderPage, OrderStatus,
     PAYMENT_TOKEN_LENGTH_MAX, Payment, PaymentOutcome, PaymentResult, PaymentStatus, SagaEntry,
-    SagaStatus, USER_ID_LENGTH_MAX,
+    SagaStatus,
 };
 pub use payments::gateway::{
     ChargeOutcome, ChargeRequest, GATEWAY_IDEMPOTENCY_KEY_LENGTH_MAX, GatewayError, GatewayFuture,

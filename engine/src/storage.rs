@@ -7,11 +7,12 @@ use redb::{ReadableTable, TableDefinition};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::carts::StoredCart;
 use crate::catalog::{Product, ProductFields};
 use crate::codec;
 use crate::error::Error;
 use crate::event::{Event, EventEnvelope};
-use crate::ids::{OrderId, PaymentId, ProductId, ReservationId, Timestamp};
+use crate::ids::{CartId, OrderId, PaymentId, ProductId, ReservationId, Timestamp, UserId};
 use crate::inventory::{Reservation, ReservationLine, ReservationStatus};
 use crate::orders::{Order, OrderLine, OrderStatus, Payment, PaymentStatus, SagaEntry, SagaStatus};
 
@@ -518,6 +519,75 @@ pub(crate) fn read_payment(
 ) -> Result<Option<Payment>, Error> {
     match table.get(id.as_u128())? {
         Some(bytes) => Ok(Some(decode_payment(id.as_u128(), bytes.value(), currency)?)),
+        None => Ok(None),
+    }
+}
+
+// Carts (`crate::carts`): a cart stores product ids and quantities, never
+// prices. Each cart has one `carts_by_user` entry and one `cart_expiry`
+// entry, keyed by its `updated_at`.
+
+pub(crate) const CARTS: TableDefinition<u128, &[u8]> = TableDefinition::new("carts");
+pub(crate) const CARTS_BY_USER: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("carts_by_user");
+pub(crate) const CART_EXPIRY: TableDefinition<(u64, u128), ()> =
+    TableDefinition::new("cart_expiry");
+
+const CART_VERSION: u8 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct CartRecordV1 {
+    user_id: String,
+    items: Vec<(u64, u64)>,
+    created_at_ms: u64,
+    updated_at_ms: u64,
+}
+
+pub(crate) fn encode_cart(cart: &StoredCart) -> Vec<u8> {
+    assert_eq!(cart.check(), Ok(()), "cart {} before writing", cart.id);
+    codec::encode(
+        CART_VERSION,
+        &CartRecordV1 {
+            user_id: cart.user_id.as_str().to_owned(),
+            items: cart
+                .lines
+                .iter()
+                .map(|&(product_id, quantity)| (product_id.0, quantity))
+                .collect(),
+            created_at_ms: cart.created_at.0,
+            updated_at_ms: cart.updated_at.0,
+        },
+    )
+}
+
+pub(crate) fn decode_cart(id: u128, bytes: &[u8]) -> Result<StoredCart, Error> {
+    let record: CartRecordV1 = codec::decode("cart", CART_VERSION, bytes)?;
+    let cart_id = CartId::from_u128(id);
+    let user_id = UserId::new(record.user_id)
+        .map_err(|_| Error::corrupt("cart", format!("cart {cart_id} has an invalid user id")))?;
+    let cart = StoredCart {
+        id: cart_id,
+        user_id,
+        lines: record
+            .items
+            .into_iter()
+            .map(|(product_id, quantity)| (ProductId(product_id), quantity))
+            .collect(),
+        created_at: Timestamp(record.created_at_ms),
+        updated_at: Timestamp(record.updated_at_ms),
+    };
+    cart.check()
+        .map_err(|problem| Error::corrupt("cart", format!("cart {cart_id}: {problem}")))?;
+    Ok(cart)
+}
+
+/// Reads a cart by id from any table handle.
+pub(crate) fn read_cart(
+    table: &impl ReadableTable<u128, &'static [u8]>,
+    cart_id: CartId,
+) -> Result<Option<StoredCart>, Error> {
+    match table.get(cart_id.as_u128())? {
+        Some(bytes) => Ok(Some(decode_cart(cart_id.as_u128(), bytes.value())?)),
         None => Ok(None),
     }
 }

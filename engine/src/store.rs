@@ -231,6 +231,9 @@ fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
         txn.open_table(storage::PAYMENTS)?;
         txn.open_table(storage::PAYMENTS_BY_ORDER)?;
         txn.open_table(storage::WEBHOOK_EVENTS)?;
+        txn.open_table(storage::CARTS)?;
+        txn.open_table(storage::CARTS_BY_USER)?;
+        txn.open_table(storage::CART_EXPIRY)?;
     }
     txn.commit()?;
     Ok(())

@@ -104,6 +104,9 @@ pub(crate) enum TableId {
     ConsumerPositions = 7,
     Idempotency = 8,
     IdempotencyExpiry = 9,
+    Carts = 10,
+    CartsByUser = 11,
+    CartExpiry = 12,
     Orders = 13,
     OrdersByUser = 14,
     SagaLog = 15,
@@ -124,6 +127,9 @@ impl TableId {
             7 => TableId::ConsumerPositions,
             8 => TableId::Idempotency,
             9 => TableId::IdempotencyExpiry,
+            10 => TableId::Carts,
+            11 => TableId::CartsByUser,
+            12 => TableId::CartExpiry,
             13 => TableId::Orders,
             14 => TableId::OrdersByUser,
             15 => TableId::SagaLog,
@@ -719,6 +725,9 @@ fn replay(txn: &WriteTransaction, mut ops: &[u8]) -> Result<(), String> {
             TableId::Payments => apply(txn, storage::PAYMENTS, key, value),
             TableId::PaymentsByOrder => apply(txn, storage::PAYMENTS_BY_ORDER, key, value),
             TableId::WebhookEvents => apply(txn, storage::WEBHOOK_EVENTS, key, value),
+            TableId::Carts => apply(txn, storage::CARTS, key, value),
+            TableId::CartsByUser => apply(txn, storage::CARTS_BY_USER, key, value),
+            TableId::CartExpiry => apply(txn, storage::CART_EXPIRY, key, value),
         };
         result.map_err(|error| error.to_string())?;
     }

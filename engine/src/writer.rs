@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, WriteTransaction};
 use tokio::sync::{oneshot, watch};
 
+use crate::carts::{self, writes::CartCommand};
 use crate::catalog::{self, writes::CatalogCommand};
 use crate::clock::IdSource;
 use crate::config::{Durability, EngineConfig};
@@ -63,6 +64,7 @@ pub(crate) enum Command {
     Outbox(OutboxCommand),
     Idempotency(IdempotencyCommand),
     Orders(OrderCommand),
+    Cart(CartCommand),
     /// Expire what is due and sync to disk now.
     Flush {
         reply: Reply<()>,
@@ -84,6 +86,7 @@ impl Command {
             Command::Outbox(command) => command.fail(error),
             Command::Idempotency(command) => command.fail(error),
             Command::Orders(command) => command.fail(error),
+            Command::Cart(command) => command.fail(error),
             Command::Flush { reply } | Command::Barrier { reply } => refuse(reply, error),
             Command::Shutdown => {}
         }
@@ -104,6 +107,7 @@ fn apply(b: &mut Batch<'_, '_>, command: Command) -> Option<Answer> {
         Command::Outbox(command) => outbox::apply(b, command),
         Command::Idempotency(command) => idempotency::apply(b, command),
         Command::Orders(command) => orders::writes::apply(b, command),
+        Command::Cart(command) => carts::writes::apply(b, command),
         Command::Flush { reply } | Command::Barrier { reply } => b.answer(reply, Ok(())),
         Command::Shutdown => return None,
     })
@@ -208,6 +212,9 @@ pub(crate) struct Tables<'txn> {
     payments: Option<Table<'txn, u128, &'static [u8]>>,
     payments_by_order: Option<Table<'txn, u128, u128>>,
     webhook_events: Option<Table<'txn, &'static str, u64>>,
+    carts: Option<Table<'txn, u128, &'static [u8]>>,
+    carts_by_user: Option<Table<'txn, (&'static str, u128), ()>>,
+    cart_expiry: Option<Table<'txn, (u64, u128), ()>>,
 }
 
 /// One getter per table: opens it on first use.
@@ -246,6 +253,9 @@ table_getters! {
     payments: storage::PAYMENTS => u128, &'static [u8], Payments;
     payments_by_order: storage::PAYMENTS_BY_ORDER => u128, u128, PaymentsByOrder;
     webhook_events: storage::WEBHOOK_EVENTS => &'static str, u64, WebhookEvents;
+    carts: storage::CARTS => u128, &'static [u8], Carts;
+    carts_by_user: storage::CARTS_BY_USER => (&'static str, u128), (), CartsByUser;
+    cart_expiry: storage::CART_EXPIRY => (u64, u128), (), CartExpiry;
 }
 
 impl<'txn> Tables<'txn> {
@@ -268,6 +278,9 @@ impl<'txn> Tables<'txn> {
             payments: None,
             payments_by_order: None,
             webhook_events: None,
+            carts: None,
+            carts_by_user: None,
+            cart_expiry: None,
         }
     }
 }
@@ -285,6 +298,10 @@ pub(crate) struct WriterState {
     pub(crate) next_deadline: Option<Timestamp>,
     /// The earliest expiry of an idempotency record.
     pub(crate) next_idempotency_expiry: Option<Timestamp>,
+    /// When the least recently changed cart was changed (carts): it
+    /// expires `cart_ttl` after that. May be earlier than the truth (a cart
+    /// changed since), never later.
+    pub(crate) oldest_cart_change: Option<Timestamp>,
 }
 
 impl WriterState {
@@ -325,12 +342,17 @@ impl WriterState {
         let next_idempotency_expiry = idempotency_expiry
             .first()?
             .map(|(key, _)| Timestamp(key.value().0));
+        let cart_expiry = txn.open_table(storage::CART_EXPIRY)?;
+        let oldest_cart_change = cart_expiry
+            .first()?
+            .map(|(key, _)| Timestamp(key.value().0));
         Ok(WriterState {
             ledger,
             next_seq: storage::last_seq(&events)? + 1,
             next_product_id,
             next_deadline,
             next_idempotency_expiry,
+            oldest_cart_change,
         })
     }
 
@@ -476,7 +498,8 @@ impl Writer {
             .state
             .next_idempotency_expiry
             .is_some_and(|expiry| expiry <= now);
-        expiry_due || purge_due || self.sync_due()
+        let carts_due = carts::writes::purge_due(&self.state, &self.config, now);
+        expiry_due || purge_due || carts_due || self.sync_due()
     }
 
     /// Whether the next commit should sync redb: periodic durability's
@@ -756,6 +779,10 @@ impl Writer {
             b.check(expired);
             if b.failure.is_none() {
                 let purged = idempotency::purge(&mut b);
+                b.check(purged);
+            }
+            if b.failure.is_none() {
+                let purged = carts::writes::purge(&mut b);
                 b.check(purged);
             }
             for command in commands {

@@ -23,8 +23,7 @@ use crate::inventory::ReservationLine;
 
 /// The most lines one order may have (as a reservation).
 pub const ORDER_LINES_MAX: usize = crate::inventory::RESERVATION_LINES_MAX;
-/// The longest `user_id`, in bytes.
-pub const USER_ID_LENGTH_MAX: usize = 255;
+pub(crate) use crate::ids::USER_ID_LENGTH_MAX;
 /// The longest email, shipping address, carrier or tracking number, in bytes.
 pub const ORDER_TEXT_LENGTH_MAX: usize = 1_024;
 /// The longest payment token, in bytes.

@@ -1,6 +1,7 @@
 //! The engine's integration tests: only the public API, as an embedder uses it.
 
 mod basics;
+mod carts;
 mod checkout;
 mod checkout_crash;
 mod contention;
