@@ -30,8 +30,6 @@ pub const ADMIN_TOKEN_FILE: &str = "admin_token";
 /// The file in the data directory holding the customer-token secret.
 const TOKEN_SECRET_FILE: &str = "token_secret";
 const CUSTOMER_TOKEN_PREFIX: &str = "mct_";
-/// The longest user id, in characters.
-pub(crate) const USER_ID_LENGTH_MAX: usize = 255;
 /// The longest bearer token the server reads.
 const TOKEN_LENGTH_MAX: usize = 1_024;
 

@@ -16,36 +16,65 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|mime| {
-                let mime = mime.trim();
-                mime.eq_ignore_ascii_case("application/json")
-                    || (mime.starts_with("application/") && mime.ends_with("+json"))
-            });
-        if !json {
-            return Err(ApiError::new(
-                "unsupported_media_type",
-                "the body must be JSON, with Content-Type: application/json",
-            ));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        "payload_too_large",
-                        "the body is larger than the server accepts",
-                    )
-                } else {
-                    ApiError::new("invalid_request", rejection.body_text())
-                }
-            })?;
+        require_json(&request)?;
+        let bytes = body_bytes(request, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON request body that may be left out: an empty body (with or
+/// without a `Content-Type`) is `T::default()`, anything else is read as
+/// [`ApiJson`] reads it.
+pub(crate) struct ApiJsonOrEmpty<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let json = require_json(&request);
+        let bytes = body_bytes(request, state).await?;
+        if bytes.is_empty() {
+            return Ok(ApiJsonOrEmpty(T::default()));
+        }
+        json?;
+        parse_json(&bytes).map(ApiJsonOrEmpty)
+    }
+}
+
+/// `415 unsupported_media_type` unless the request says its body is JSON.
+fn require_json(request: &Request) -> Result<(), ApiError> {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json")
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+    if !json {
+        return Err(ApiError::new(
+            "unsupported_media_type",
+            "the body must be JSON, with Content-Type: application/json",
+        ));
+    }
+    Ok(())
+}
+
+async fn body_bytes<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    "payload_too_large",
+                    "the body is larger than the server accepts",
+                )
+            } else {
+                ApiError::new("invalid_request", rejection.body_text())
+            }
+        })
 }
 
 /// Parses a JSON document, naming the failing field in the error.

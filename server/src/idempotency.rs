@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on POST routes under `/api/v1`.
+//! `Idempotency-Key` on writes (POST, PUT, PATCH, DELETE) under `/api/v1`.
 //!
 //! The first answer to a key (per caller) is stored durably in the engine
 //! for 24 hours. A repeat with the same method, path and body replays it
@@ -109,8 +109,10 @@ pub(crate) async fn idempotency(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    if request.method() != Method::POST
-        || !path.starts_with("/api/v1/")
+    if !matches!(
+        *request.method(),
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) || !path.starts_with("/api/v1/")
         || EXEMPT_PATHS.contains(&path)
     {
         return next.run(request).await;

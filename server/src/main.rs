@@ -119,6 +119,9 @@ struct ServeArgs {
     /// since under load the writer thread needs a core of its own.
     #[arg(long, env = "MERCATO_WORKER_THREADS")]
     worker_threads: Option<usize>,
+    /// Days a cart may go unchanged before it is removed (1 to 3650).
+    #[arg(long, env = "MERCATO_CART_TTL_DAYS", default_value_t = 30)]
+    cart_ttl_days: u64,
 }
 
 /// mimalloc instead of the system allocator: on the reservation path, glibc's
@@ -192,10 +195,11 @@ fn serve(args: ServeArgs) -> ExitCode {
         || args.worker_threads == Some(0)
         || args.queue_max == 0
         || args.body_limit_bytes == 0
+        || args.cart_ttl_days == 0
     {
         eprintln!(
             "error: --sync-interval-ms, --checkpoint-interval-ms, --queue-max, \
-             --body-limit-bytes and --worker-threads must be at least 1"
+             --body-limit-bytes, --worker-threads and --cart-ttl-days must be at least 1"
         );
         return ExitCode::from(2);
     }
@@ -218,6 +222,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         },
         queue_max: args.queue_max,
         checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms),
+        cart_ttl: Duration::from_secs(args.cart_ttl_days.saturating_mul(86_400)),
     };
     // On 2 cores one HTTP worker beside the writer and log threads served
     // 15-20% more reservations/s than two (BENCHMARKS.md).

@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// With immediate durability, how often the store itself is synced so
     /// the write-ahead log can start afresh.
     pub checkpoint_interval: Duration,
+    /// How long a cart may go unchanged before it is removed.
+    pub cart_ttl: Duration,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -73,6 +75,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     engine_config.currency = config.currency.clone();
     engine_config.queue_max = config.queue_max;
     engine_config.checkpoint_interval = config.checkpoint_interval;
+    engine_config.cart_ttl = config.cart_ttl;
     engine_config.batch_max = engine_config.batch_max.min(config.queue_max);
     engine_config.observer = Some(metrics.clone());
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))

@@ -1,6 +1,7 @@
 //! The v1 HTTP contract: the router and its OpenAPI document, both built
 //! from the same handler list so the document cannot drift from the code.
 
+pub(crate) mod carts;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod inventory;
@@ -69,8 +70,8 @@ impl MakeRequestId for SequentialRequestId {
     info(
         title = "Mercato",
         description = "The Mercato commerce engine's HTTP API, v1. Errors are RFC 9457 problem \
-            details (`application/problem+json`) with a stable `code`. Every POST under /api/v1 \
-            accepts an `Idempotency-Key` header. Lists are paged with `limit` and `cursor`.",
+            details (`application/problem+json`) with a stable `code`. Every write (POST, PUT, \
+            PATCH, DELETE) under /api/v1 accepts an `Idempotency-Key` header. Lists are paged with `limit` and `cursor`.",
     ),
     modifiers(&BearerAuth, &DocsPage),
     tags(
@@ -79,6 +80,7 @@ impl MakeRequestId for SequentialRequestId {
         (name = "products", description = "The catalog"),
         (name = "inventory", description = "Stock and reservations"),
         (name = "events", description = "The event log"),
+        (name = "carts", description = "Carts, priced at current prices"),
     )
 )]
 struct ApiDoc;
@@ -140,6 +142,9 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(inventory::release))
         .routes(routes!(inventory::get_reservation))
         .routes(routes!(events::list_events))
+        .routes(routes!(carts::create_cart))
+        .routes(routes!(carts::get_cart))
+        .routes(routes!(carts::set_quantity, carts::remove_line))
         .split_for_parts()
 }
 

@@ -5,10 +5,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use mercato_engine::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Admin, USER_ID_LENGTH_MAX};
+use crate::auth::Admin;
 use crate::extract::ApiJson;
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -39,17 +40,6 @@ pub(crate) struct TokenBody {
     expires_at: String,
 }
 
-pub(crate) fn validate_user_id(user_id: &str) -> Result<(), ApiError> {
-    let length = user_id.chars().count();
-    if length == 0 || length > USER_ID_LENGTH_MAX || user_id.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "user_id",
-            format!("must be 1 to {USER_ID_LENGTH_MAX} characters, without control characters"),
-        ));
-    }
-    Ok(())
-}
-
 /// Mint a customer token.
 #[utoipa::path(post, path = "/api/v1/auth/tokens", tag = "auth", request_body = CreateToken,
     security(("bearer" = [])),
@@ -64,7 +54,8 @@ pub(crate) async fn create_token(
     _admin: Admin,
     ApiJson(request): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
-    validate_user_id(&request.user_id)?;
+    // The engine's rule for user ids, so every token names a valid one.
+    UserId::new(request.user_id.as_str())?;
     let ttl = request.ttl_seconds.unwrap_or(TOKEN_TTL_DEFAULT_SECONDS);
     if ttl == 0 || ttl > TOKEN_TTL_MAX_SECONDS {
         return Err(ApiError::invalid(

@@ -2,6 +2,7 @@
 //! and the real binary killed and restarted.
 
 mod binary;
+mod carts;
 mod full_disk;
 mod routes;
 mod support;
