@@ -1,5 +1,5 @@
-//! Mercato's transactional core: catalog, stock, reservations that expire,
-//! and a durable, ordered event log, over one embedded redb file.
+//! Mercato's transactional core: catalog, carts, stock, reservations that
+//! expire, and a durable, ordered event log, over one embedded redb file.
 //!
 //! One writer thread owns every write. Calls become commands on a bounded
 //! queue; the writer applies everything queued in one write transaction,

@@ -6,10 +6,10 @@
 //! (up to `batch_max`), applies the batch in one write transaction, commits
 //! once, and only then answers each caller (group commit). What a command
 //! does is its domain's business: each domain module (`catalog::writes`,
-//! `inventory::writes`, `outbox`, `idempotency`) owns a command enum and an
-//! `apply(&mut Batch, command)` that makes its decisions (pure, over the
-//! in-memory state, such as the inventory's `Ledger`) and writes their
-//! outcome through the [`Batch`]. Business rejections are answers; only a
+//! `inventory::writes`, `carts::writes`, `outbox`, `idempotency`) owns a
+//! command enum and an `apply(&mut Batch, command)` that makes its
+//! decisions (pure, over the in-memory state, such as the inventory's
+//! `Ledger`) and writes their outcome through the [`Batch`]. Business rejections are answers; only a
 //! storage fault fails a batch. After a failed batch the writer rebuilds its
 //! in-memory state from what is on disk.
 use std::io::Write as _;
