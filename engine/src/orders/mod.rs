@@ -18,12 +18,11 @@ pub(crate) mod writes;
 use rust_decimal::Decimal;
 
 use crate::error::Error;
-use crate::ids::{OrderId, PaymentId, ProductId, Timestamp};
+use crate::ids::{CartId, OrderId, PaymentId, ProductId, Timestamp, UserId};
 use crate::inventory::ReservationLine;
 
 /// The most lines one order may have (as a reservation).
 pub const ORDER_LINES_MAX: usize = crate::inventory::RESERVATION_LINES_MAX;
-pub(crate) use crate::ids::USER_ID_LENGTH_MAX;
 /// The longest email, shipping address, carrier or tracking number, in bytes.
 pub const ORDER_TEXT_LENGTH_MAX: usize = 1_024;
 /// The longest payment token, in bytes.
@@ -147,6 +146,8 @@ pub struct Order {
     pub email: Option<String>,
     /// Where to ship, if given.
     pub shipping_address: Option<String>,
+    /// The cart it was ordered from, if any.
+    pub cart_id: Option<CartId>,
     /// The carrier, once shipped.
     pub carrier: Option<String>,
     /// The tracking number, once shipped.
@@ -168,8 +169,11 @@ pub struct NewOrder {
     /// Whose it is (1 to 255 bytes).
     pub user_id: String,
     /// What to order (the reservation rules: 1 to 100 lines, distinct
-    /// products, quantity at least 1).
+    /// products, quantity at least 1). Empty when ordering from a cart.
     pub items: Vec<ReservationLine>,
+    /// Order the lines of this cart (the user's own) instead of `items`,
+    /// at current prices; the cart is emptied once the order is confirmed.
+    pub cart_id: Option<CartId>,
     /// The payment method's token, handed to the gateway.
     pub payment_token: String,
     /// The customer's email.
@@ -422,15 +426,9 @@ pub(crate) fn validate_new_order(order: &NewOrder) -> Result<(), Error> {
     Ok(())
 }
 
-/// A `user_id`: 1 to 255 bytes.
+/// A `user_id`: the engine's one rule ([`UserId::new`]).
 pub(crate) fn validate_user_id(user_id: &str) -> Result<(), Error> {
-    if user_id.is_empty() || user_id.len() > USER_ID_LENGTH_MAX {
-        return Err(Error::invalid(
-            "user_id",
-            format!("between 1 and {USER_ID_LENGTH_MAX} bytes"),
-        ));
-    }
-    Ok(())
+    UserId::new(user_id).map(|_| ())
 }
 
 pub(crate) fn validate_text(field: &str, text: &str) -> Result<(), Error> {

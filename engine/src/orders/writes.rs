@@ -11,12 +11,15 @@
 use redb::ReadableTable as _;
 use rust_decimal::Decimal;
 
+use crate::carts;
 use crate::catalog::writes::live_product;
 use crate::error::Error;
 use crate::event::Event;
-use crate::ids::{OrderId, PaymentId};
+use crate::ids::{CartId, OrderId, PaymentId};
 use crate::inventory::writes::{finish, reserve, set_on_hand};
-use crate::inventory::{ReservationStatus, ReserveRequest, same_lines, validate_reserve};
+use crate::inventory::{
+    ReservationLine, ReservationStatus, ReserveRequest, same_lines, validate_reserve,
+};
 use crate::orders::{
     NewOrder, Order, OrderLine, OrderStatus, Payment, PaymentOutcome, PaymentResult, PaymentStatus,
     SagaEntry, SagaStatus, validate_new_order, validate_text,
@@ -180,8 +183,14 @@ fn saga(
         .insert((key, next), storage::encode_saga(&entry).as_slice())
 }
 
-fn place(b: &mut Batch<'_, '_>, new: NewOrder) -> Result<Order, Error> {
+fn place(b: &mut Batch<'_, '_>, mut new: NewOrder) -> Result<Order, Error> {
     validate_new_order(&new)?;
+    if let Some(cart_id) = new.cart_id {
+        if !new.items.is_empty() {
+            return Err(Error::invalid("items", "give items or cart_id, not both"));
+        }
+        new.items = cart_lines(b, cart_id, &new.user_id)?;
+    }
     let request = ReserveRequest {
         order_id: new.order_id.unwrap_or(OrderId(b.ids.next(b.now))),
         items: new.items.clone(),
@@ -235,6 +244,7 @@ fn place(b: &mut Batch<'_, '_>, new: NewOrder) -> Result<Order, Error> {
         payment_id: None,
         email: new.email.clone(),
         shipping_address: new.shipping_address.clone(),
+        cart_id: new.cart_id,
         carrier: None,
         tracking_number: None,
         created_at: b.now,
@@ -439,6 +449,9 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
                 )?;
                 transition(b, &mut order, OrderStatus::Confirmed)?;
                 write_order(b, &order)?;
+                if let Some(cart_id) = order.cart_id {
+                    empty_cart(b, order_id, cart_id)?;
+                }
                 b.emit(Event::OrderConfirmed {
                     order_id,
                     payment_id: payment.id,
@@ -489,6 +502,49 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
         PaymentOutcome::Pending { .. } => unreachable!("handled above"),
     }
     Ok(payment)
+}
+
+/// The lines of a user's cart that can be ordered now (archived products
+/// left out). Another user's cart is not found; an empty one is refused.
+fn cart_lines(
+    b: &mut Batch<'_, '_>,
+    cart_id: CartId,
+    user_id: &str,
+) -> Result<Vec<ReservationLine>, Error> {
+    let cart = carts::writes::load(b, cart_id)?;
+    if cart.user_id.as_str() != user_id {
+        return Err(Error::CartNotFound(cart_id));
+    }
+    let priced = carts::writes::price_in_batch(b, &cart)?;
+    let lines: Vec<ReservationLine> = priced
+        .items
+        .iter()
+        .map(|line| ReservationLine {
+            product_id: line.product_id,
+            quantity: line.quantity,
+        })
+        .collect();
+    if lines.is_empty() {
+        return Err(Error::invalid("cart_id", "the cart is empty"));
+    }
+    Ok(lines)
+}
+
+/// Empties the cart an order was placed from, once it is confirmed.
+fn empty_cart(b: &mut Batch<'_, '_>, order_id: OrderId, cart_id: CartId) -> Result<(), Error> {
+    let details = match carts::writes::clear(b, cart_id) {
+        Ok(_) => format!("cart {cart_id} emptied"),
+        Err(Error::CartNotFound(_)) => format!("nothing to empty: cart {cart_id} is gone"),
+        Err(error) => return Err(error),
+    };
+    saga(
+        b,
+        order_id,
+        "EMPTY_CART",
+        false,
+        SagaStatus::Completed,
+        details,
+    )
 }
 
 /// The idempotency key of a payment's full refund by the saga.

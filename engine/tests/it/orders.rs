@@ -492,3 +492,61 @@ fn orders_payments_and_sagas_survive_a_reopen() {
         .any(|envelope| matches!(envelope.event, Event::OrderCreated { order_id, .. } if order_id == order.id));
     assert!(created);
 }
+
+#[test]
+fn an_order_from_a_cart_uses_its_lines_at_current_prices_and_empties_it_once_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let engine = engine_with_stock(dir.path(), &clock);
+    let owner = mercato_engine::UserId::new("kay").unwrap();
+    let cart = engine.create_cart(owner).wait().unwrap();
+    engine
+        .set_cart_quantity(cart.id, ProductId(1), 2)
+        .wait()
+        .unwrap();
+    engine
+        .set_cart_quantity(cart.id, ProductId(2), 1)
+        .wait()
+        .unwrap();
+    let patch = ProductPatch {
+        price: Some("5.00".parse().unwrap()),
+        ..ProductPatch::default()
+    };
+    engine.update_product(ProductId(1), patch).wait().unwrap();
+
+    let mut from_cart = NewOrder::new("kay", Vec::new(), "tok_visa");
+    from_cart.cart_id = Some(cart.id);
+    let order = engine.place_order(from_cart.clone()).wait().unwrap();
+    assert_eq!(order.status, OrderStatus::AwaitingPayment);
+    assert_eq!(order.cart_id, Some(cart.id));
+    assert_eq!(
+        order.total_amount,
+        "19.99".parse().unwrap(),
+        "2 x 5.00 + 9.99"
+    );
+    assert_eq!(
+        engine.cart(cart.id).unwrap().unwrap().items.len(),
+        2,
+        "kept until confirmed"
+    );
+    succeed(&engine, &order);
+    assert!(engine.cart(cart.id).unwrap().unwrap().items.is_empty());
+    assert!(steps(&engine, order.id).contains(&"EMPTY_CART COMPLETED".to_owned()));
+
+    // An empty cart, another user's cart, both items and a cart: refused.
+    let empty = engine.place_order(from_cart.clone()).wait().unwrap_err();
+    assert_eq!(empty.code(), "invalid_request", "{empty}");
+    let mut stranger = NewOrder::new("lou", Vec::new(), "tok_visa");
+    stranger.cart_id = Some(cart.id);
+    assert_eq!(
+        engine.place_order(stranger).wait().unwrap_err().code(),
+        "not_found"
+    );
+    let mut both = NewOrder::new("kay", lines(&[(1, 1)]), "tok_visa");
+    both.cart_id = Some(cart.id);
+    assert_eq!(
+        engine.place_order(both).wait().unwrap_err().code(),
+        "invalid_request"
+    );
+    check_log_matches_stock(&engine);
+}
