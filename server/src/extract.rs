@@ -127,3 +127,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|rejection| ApiError::new("invalid_request", rejection.body_text()))
     }
 }
+
+/// The raw request body, bounded by the body limit, for routes that need
+/// its exact bytes (a signed webhook).
+pub(crate) struct RawBody(pub(crate) Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        body_bytes(request, state).await.map(RawBody)
+    }
+}

@@ -25,6 +25,7 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
     match code {
         "invalid_request" => (StatusCode::BAD_REQUEST, "Invalid request"),
         "unauthorized" => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+        "invalid_signature" => (StatusCode::UNAUTHORIZED, "Invalid signature"),
         "forbidden" => (StatusCode::FORBIDDEN, "Forbidden"),
         "not_found" => (StatusCode::NOT_FOUND, "Not found"),
         "method_not_allowed" => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
@@ -32,6 +33,7 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "invalid_state" => (StatusCode::CONFLICT, "Invalid state"),
         "conflict" => (StatusCode::CONFLICT, "Conflict"),
         "idempotency_key_in_use" => (StatusCode::CONFLICT, "Idempotency key in use"),
+        "refund_exceeds_captured" => (StatusCode::CONFLICT, "Refund exceeds captured"),
         "payload_too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
         "unsupported_media_type" => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
         "rate_limited" => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
@@ -116,6 +118,13 @@ impl From<mercato_engine::Error> for ApiError {
             Error::InvalidState { state, .. } => {
                 ApiError::new("invalid_state", error.to_string()).with("state", state)
             }
+            Error::InvalidOrderState { status, .. } => {
+                ApiError::new("invalid_state", error.to_string()).with("state", status)
+            }
+            Error::RefundExceedsCaptured { refundable } => {
+                ApiError::new("refund_exceeds_captured", error.to_string())
+                    .with("refundable", refundable.to_string())
+            }
             Error::BelowReserved { reserved, .. } => {
                 ApiError::new("invalid_state", error.to_string())
                     .with("state", "reserved")
@@ -193,8 +202,9 @@ pub(crate) struct Problem {
     /// What went wrong, for humans.
     detail: String,
     /// A stable snake_case code: `invalid_request`, `unauthorized`,
-    /// `forbidden`, `not_found`, `insufficient_stock`, `invalid_state`,
-    /// `conflict`, `idempotency_key_in_use`, `payload_too_large`,
+    /// `invalid_signature`, `forbidden`, `not_found`, `insufficient_stock`,
+    /// `invalid_state`, `conflict`, `idempotency_key_in_use`,
+    /// `refund_exceeds_captured`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `overloaded`,
     /// `shutting_down`, `storage_unavailable`, `internal`.
     code: String,
