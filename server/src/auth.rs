@@ -45,6 +45,17 @@ pub enum Principal {
     },
 }
 
+impl Principal {
+    /// True when this caller may act on `user_id`'s orders and payments:
+    /// the admin always, a customer only on their own.
+    pub(crate) fn may_act_for(&self, user_id: &str) -> bool {
+        match self {
+            Principal::Admin => true,
+            Principal::Customer { user_id: own } => own == user_id,
+        }
+    }
+}
+
 /// Checks tokens and mints customer tokens.
 pub struct Auth {
     admin_token: String,
@@ -158,7 +169,7 @@ impl Auth {
 }
 
 /// Reads a secret file, or creates it (mode 0600) with 32 random bytes in hex.
-fn read_or_create_secret(path: &Path) -> std::io::Result<String> {
+pub(crate) fn read_or_create_secret(path: &Path) -> std::io::Result<String> {
     match fs::read_to_string(path) {
         Ok(text) => return Ok(text),
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),

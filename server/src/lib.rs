@@ -5,8 +5,11 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use mercato_engine::{Engine, EngineConfig};
-//! use mercato_server::{AppState, Auth, Limits, Metrics, router};
+//! use mercato_engine::{
+//!     Checkout, CheckoutConfig, Engine, EngineConfig, SimulatedGateway, SimulatedGatewayConfig,
+//!     WebhookSecret,
+//! };
+//! use mercato_server::{AppState, Auth, HttpWebhookSink, Limits, Metrics, router};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let metrics = Arc::new(Metrics::new());
@@ -14,7 +17,12 @@
 //! config.observer = Some(metrics.clone());
 //! let engine = Engine::open(config)?;
 //! let auth = Auth::new("an-admin-token-of-16+-chars".into(), b"a secret for customer tokens".to_vec());
-//! let shop = router(AppState::new(engine, auth, metrics, Limits::default()));
+//! // The payment gateway's webhooks come back to the mounted webhook route.
+//! let sink = HttpWebhookSink::new("http://127.0.0.1:8080/shop/api/v1/payments/webhook");
+//! let secret = WebhookSecret::new("a secret shared with the gateway");
+//! let gateway = SimulatedGateway::new(SimulatedGatewayConfig::new(secret), Arc::new(sink))?;
+//! let checkout = Checkout::start(engine.clone(), Arc::new(gateway), CheckoutConfig::default())?;
+//! let shop = router(AppState::new(engine, auth, metrics, Limits::default(), checkout));
 //! let app = axum::Router::new().nest_service("/shop", shop);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app).await?;
@@ -25,6 +33,7 @@
 mod api;
 mod auth;
 mod extract;
+mod gateway;
 mod idempotency;
 mod metrics;
 mod problem;
@@ -35,6 +44,10 @@ mod state;
 
 pub use api::{openapi, router};
 pub use auth::{ADMIN_TOKEN_FILE, AdminTokenSource, Auth, Principal};
+pub use gateway::{
+    HttpWebhookSink, WEBHOOK_PATH, WEBHOOK_SECRET_FILE, WebhookSecretSource,
+    load_or_create_webhook_secret,
+};
 pub use idempotency::{IDEMPOTENCY_TTL, IDEMPOTENT_REPLAYED};
 pub use metrics::Metrics;
 pub use problem::ApiError;

@@ -122,7 +122,29 @@ struct ServeArgs {
     /// Days a cart may go unchanged before it is removed (1 to 3650).
     #[arg(long, env = "MERCATO_CART_TTL_DAYS", default_value_t = 30)]
     cart_ttl_days: u64,
+    /// The secret payment webhooks are signed with (HMAC-SHA256); generated
+    /// and stored in the data directory (webhook_secret) when unset.
+    #[arg(long, env = "MERCATO_WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
+    /// How long the simulated payment gateway takes to answer each call, in
+    /// milliseconds (at most 60000; above the saga runner's 10 s timeout
+    /// every charge fails).
+    #[arg(long, env = "MERCATO_GATEWAY_LATENCY_MS", default_value_t = 0)]
+    gateway_latency_ms: u64,
+    /// How long after accepting a tok_delayed charge the simulated gateway
+    /// sends its signed webhook, in milliseconds (at most 3600000).
+    #[arg(
+        long,
+        env = "MERCATO_GATEWAY_WEBHOOK_DELAY_MS",
+        default_value_t = 2_000
+    )]
+    gateway_webhook_delay_ms: u64,
 }
+
+/// The longest simulated gateway latency, in milliseconds.
+const GATEWAY_LATENCY_MS_MAX: u64 = 60_000;
+/// The longest simulated webhook delay, in milliseconds.
+const GATEWAY_WEBHOOK_DELAY_MS_MAX: u64 = 3_600_000;
 
 /// mimalloc instead of the system allocator: on the reservation path, glibc's
 /// malloc and free were a quarter of the server's instructions (callgrind).
@@ -203,6 +225,19 @@ fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if args.gateway_latency_ms > GATEWAY_LATENCY_MS_MAX
+        || args.gateway_webhook_delay_ms > GATEWAY_WEBHOOK_DELAY_MS_MAX
+    {
+        eprintln!(
+            "error: --gateway-latency-ms must be at most {GATEWAY_LATENCY_MS_MAX} and \
+             --gateway-webhook-delay-ms at most {GATEWAY_WEBHOOK_DELAY_MS_MAX}"
+        );
+        return ExitCode::from(2);
+    }
+    if args.webhook_secret.as_deref() == Some("") {
+        eprintln!("error: --webhook-secret must not be empty");
+        return ExitCode::from(2);
+    }
     let config = ServerConfig {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -223,6 +258,9 @@ fn serve(args: ServeArgs) -> ExitCode {
         queue_max: args.queue_max,
         checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms),
         cart_ttl: Duration::from_secs(args.cart_ttl_days.saturating_mul(86_400)),
+        webhook_secret: args.webhook_secret,
+        gateway_latency: Duration::from_millis(args.gateway_latency_ms),
+        gateway_webhook_delay: Duration::from_millis(args.gateway_webhook_delay_ms),
     };
     // On 2 cores one HTTP worker beside the writer and log threads served
     // 15-20% more reservations/s than two (BENCHMARKS.md).

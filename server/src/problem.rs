@@ -123,7 +123,7 @@ impl From<mercato_engine::Error> for ApiError {
             }
             Error::RefundExceedsCaptured { refundable } => {
                 ApiError::new("refund_exceeds_captured", error.to_string())
-                    .with("refundable", refundable.to_string())
+                    .with("refundable", crate::api::money(refundable).to_string())
             }
             Error::BelowReserved { reserved, .. } => {
                 ApiError::new("invalid_state", error.to_string())

@@ -1,16 +1,23 @@
 //! `mercato serve`: open the engine, load the sample catalog into an empty
-//! store, serve until SIGINT or SIGTERM, then shut down in order: stop
-//! accepting, finish requests in flight, let the writer commit, exit.
+//! store, start the payment gateway and the saga runner, serve until SIGINT
+//! or SIGTERM, then shut down in order: stop accepting, finish requests in
+//! flight, stop the saga runner, let the writer commit, exit.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mercato_engine::{Durability, Engine, EngineConfig};
+use mercato_engine::{
+    Checkout, CheckoutConfig, Durability, Engine, EngineConfig, PaymentGateway, SimulatedGateway,
+    SimulatedGatewayConfig,
+};
 use tokio::net::TcpListener;
 
 use crate::auth::{AdminTokenSource, Auth};
+use crate::gateway::{
+    HttpWebhookSink, WEBHOOK_PATH, WebhookSecretSource, load_or_create_webhook_secret,
+};
 use crate::metrics::Metrics;
 use crate::sample;
 use crate::state::{AppState, Limits};
@@ -41,6 +48,14 @@ pub struct ServerConfig {
     pub checkpoint_interval: Duration,
     /// How long a cart may go unchanged before it is removed.
     pub cart_ttl: Duration,
+    /// The secret payment webhooks are signed with; generated and stored in
+    /// the data directory if `None`.
+    pub webhook_secret: Option<String>,
+    /// How long the simulated gateway takes to answer each call.
+    pub gateway_latency: Duration,
+    /// How long after accepting a `tok_delayed` charge the simulated
+    /// gateway sends its webhook.
+    pub gateway_webhook_delay: Duration,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -60,6 +75,9 @@ pub enum ServeError {
     /// The catalog could not be loaded.
     #[error("{0}")]
     Catalog(String),
+    /// The payment gateway or the saga runner could not start.
+    #[error("cannot start payments: {0}")]
+    Payments(mercato_engine::Error),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -97,13 +115,35 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
 
     let (auth, token_source) = Auth::load_or_create(&config.data_dir, config.admin_token.clone())
         .map_err(io("cannot set up the admin token"))?;
+    let (webhook_secret, secret_source) =
+        load_or_create_webhook_secret(&config.data_dir, config.webhook_secret.clone())
+            .map_err(io("cannot set up the webhook secret"))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(io(format!("cannot listen on {}", config.listen)))?;
     let address = listener
         .local_addr()
         .map_err(io("cannot read the listening address"))?;
-    let state = AppState::new(engine.clone(), auth, metrics, config.limits);
+
+    // The simulated gateway calls this server's webhook route over HTTP, as
+    // an outside provider would; its webhooks wait (retried) until axum
+    // accepts connections below.
+    let sink = HttpWebhookSink::new(format!("http://{}{WEBHOOK_PATH}", reachable(address)));
+    let mut gateway_config = SimulatedGatewayConfig::new(webhook_secret);
+    gateway_config.latency = config.gateway_latency;
+    gateway_config.webhook_delay = config.gateway_webhook_delay;
+    let gateway: Arc<dyn PaymentGateway> = Arc::new(
+        SimulatedGateway::new(gateway_config, Arc::new(sink)).map_err(ServeError::Payments)?,
+    );
+    let checkout = Checkout::start(engine.clone(), gateway, CheckoutConfig::default())
+        .map_err(ServeError::Payments)?;
+    let state = AppState::new(
+        engine.clone(),
+        auth,
+        metrics,
+        config.limits,
+        checkout.clone(),
+    );
     let app = crate::api::router(state.clone());
 
     println!("mercato listening on http://{address}");
@@ -111,6 +151,12 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     match token_source {
         AdminTokenSource::Given => println!("admin token: from MERCATO_ADMIN_TOKEN"),
         AdminTokenSource::File(path) => println!("admin token: in {}", path.display()),
+    }
+    match secret_source {
+        WebhookSecretSource::Given => {
+            println!("webhook secret: from --webhook-secret or MERCATO_WEBHOOK_SECRET")
+        }
+        WebhookSecretSource::File(path) => println!("webhook secret: in {}", path.display()),
     }
     println!("API reference: http://{address}/docs");
 
@@ -120,13 +166,27 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     )
     .with_graceful_shutdown(shutdown_signal(state))
     .await;
-    // Every request has been answered; now let the writer finish and sync.
+    // Every request has been answered; the saga runner finishes the batch
+    // in hand (a restart resumes whatever it leaves), then the writer
+    // finishes and syncs.
+    checkout.stop().await;
     tokio::task::spawn_blocking(move || engine.shutdown())
         .await
         .expect("the writer stops");
     served.map_err(io("the server failed"))?;
     println!("mercato stopped");
     Ok(())
+}
+
+/// An address this process can connect to for `address` it listens on: the
+/// loopback one when it listens on every interface.
+fn reachable(address: SocketAddr) -> SocketAddr {
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, address.port())
 }
 
 async fn shutdown_signal(state: AppState) {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mercato_engine::Engine;
+use mercato_engine::{Checkout, Engine};
 
 use crate::auth::Auth;
 use crate::metrics::Metrics;
@@ -19,6 +19,9 @@ pub struct AppState(Arc<SharedState>);
 pub struct SharedState {
     /// The engine.
     pub engine: Engine,
+    /// The saga runner: it takes orders through the payment gateway, makes
+    /// refunds, and holds the gateway that verifies webhooks.
+    pub checkout: Checkout,
     pub(crate) auth: Auth,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
@@ -56,10 +59,18 @@ impl Default for Limits {
 
 impl AppState {
     /// State over an open engine. `metrics` should be the observer the
-    /// engine was opened with, so writer figures show in `/metrics`.
-    pub fn new(engine: Engine, auth: Auth, metrics: Arc<Metrics>, limits: Limits) -> AppState {
+    /// engine was opened with, so writer figures show in `/metrics`;
+    /// `checkout` is the saga runner started over the same engine.
+    pub fn new(
+        engine: Engine,
+        auth: Auth,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+        checkout: Checkout,
+    ) -> AppState {
         AppState(Arc::new(SharedState {
             engine,
+            checkout,
             auth,
             metrics,
             rate_limit: limits.rate_limit_per_second.map(RateLimit::new),

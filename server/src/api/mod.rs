@@ -5,6 +5,8 @@ pub(crate) mod carts;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod inventory;
+pub(crate) mod orders;
+pub(crate) mod payments;
 pub(crate) mod products;
 pub(crate) mod tokens;
 pub(crate) mod write;
@@ -36,6 +38,16 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use crate::{idempotency, metrics, rate_limit};
+
+/// A money amount as the API writes it: with the store's decimal places
+/// (`"0.00"`, not `"0"`), as product prices are.
+pub(crate) fn money(amount: mercato_engine::Decimal) -> mercato_engine::Decimal {
+    let mut amount = amount;
+    if amount.scale() < mercato_engine::PRODUCT_PRICE_SCALE_MAX {
+        amount.rescale(mercato_engine::PRODUCT_PRICE_SCALE_MAX);
+    }
+    amount
+}
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -81,6 +93,8 @@ impl MakeRequestId for SequentialRequestId {
         (name = "inventory", description = "Stock and reservations"),
         (name = "events", description = "The event log"),
         (name = "carts", description = "Carts, priced at current prices"),
+        (name = "orders", description = "Orders and their saga"),
+        (name = "payments", description = "Payments, refunds and the gateway's webhook"),
     )
 )]
 struct ApiDoc;
@@ -145,6 +159,17 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(carts::create_cart))
         .routes(routes!(carts::get_cart))
         .routes(routes!(carts::set_quantity, carts::remove_line))
+        .routes(routes!(orders::place_order))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::get_saga))
+        .routes(routes!(orders::list_user_orders))
+        .routes(routes!(orders::cancel_order))
+        .routes(routes!(orders::ship_order))
+        .routes(routes!(orders::deliver_order))
+        .routes(routes!(payments::get_payment))
+        .routes(routes!(payments::process_payment))
+        .routes(routes!(payments::refund_payment))
+        .routes(routes!(payments::webhook))
         .split_for_parts()
 }
 

@@ -10,9 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mercato_engine::{Engine, EngineConfig};
-use mercato_server::{AppState, Auth, Limits, Metrics, router};
+use mercato_engine::{Checkout, Engine, EngineConfig, PaymentGateway, SimulatedGateway};
+use mercato_server::{AppState, Auth, HttpWebhookSink, Limits, Metrics, WEBHOOK_PATH, router};
 use serde_json::{Value, json};
+
+use crate::support::{checkout_config, gateway_config};
 
 const TOKEN: &str = "binary-test-admin-token-42";
 
@@ -52,6 +54,9 @@ fn start(
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(extra)
         .env_remove("MERCATO_ADMIN_TOKEN")
+        .env_remove("MERCATO_WEBHOOK_SECRET")
+        .env_remove("MERCATO_GATEWAY_LATENCY_MS")
+        .env_remove("MERCATO_GATEWAY_WEBHOOK_DELAY_MS")
         .env("MERCATO_LOG", "warn")
         .envs(environment.iter().copied())
         .stdout(Stdio::piped())
@@ -257,6 +262,20 @@ async fn first_start_loads_the_sample_catalog_and_stores_an_admin_token() {
         "the startup output says where the token is: {output}"
     );
     assert!(output.contains("127.0.0.1"), "{output}");
+    let secret_file = dir.path().join(mercato_server::WEBHOOK_SECRET_FILE);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        output.contains(&format!("webhook secret: in {}", secret_file.display())),
+        "the startup output says where the webhook secret is: {output}"
+    );
     let token = std::fs::read_to_string(&token_file).unwrap();
     let page: Value = client
         .get(format!("{}/api/v1/products?limit=500", server.base))
@@ -277,23 +296,143 @@ async fn first_start_loads_the_sample_catalog_and_stores_an_admin_token() {
     assert_eq!(events.status(), 200, "the stored admin token works");
 }
 
+/// Polls an order until it has left `AWAITING_PAYMENT`, for at most 30 s.
+async fn settled(client: &reqwest::Client, base: &str, token: &str, order_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let order: Value = client
+            .get(format!("{base}/api/v1/orders/{order_id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if order["status"] != "AWAITING_PAYMENT" {
+            return order;
+        }
+        assert!(Instant::now() < deadline, "still awaiting payment: {order}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_router_mounts_on_a_real_socket() {
+async fn the_binary_takes_payments_and_receives_its_gateways_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let secret = "whsec_binary_test_0123456789";
+    let server = start(
+        dir.path(),
+        &["--gateway-webhook-delay-ms", "100"],
+        &[
+            ("MERCATO_EMPTY", "1"),
+            ("MERCATO_WEBHOOK_SECRET", secret),
+            ("MERCATO_GATEWAY_LATENCY_MS", "5"),
+        ],
+        Some(TOKEN),
+    );
+    wait_ready(&server, &client).await;
+    let base = server.base.clone();
+    let output = server.stdout.lock().unwrap().join("\n");
+    assert!(output.contains("webhook secret: from"), "{output}");
+    assert!(
+        !dir.path()
+            .join(mercato_server::WEBHOOK_SECRET_FILE)
+            .exists(),
+        "a given secret is not stored"
+    );
+    let (status, _) = admin(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/products"),
+        json!({"id": 1, "name": "Cup", "price": "4.00"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = admin(
+        &client,
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/inventory/1"),
+        json!({"on_hand": 10}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let mut placed = Vec::new();
+    for token in ["tok_visa", "tok_delayed", "tok_chargeDeclined"] {
+        let (status, order) = admin(
+            &client,
+            reqwest::Method::POST,
+            format!("{base}/api/v1/orders"),
+            json!({"user_id": "ivan", "items": [{"product_id": 1, "quantity": 2}],
+                   "payment": {"method": "card", "token": token}}),
+        )
+        .await;
+        assert_eq!(status, 201, "{order}");
+        placed.push(order["id"].as_str().unwrap().to_owned());
+    }
+    let mut statuses = Vec::new();
+    for order_id in &placed {
+        statuses.push(settled(&client, &base, TOKEN, order_id).await["status"].clone());
+    }
+    // tok_delayed was settled by the gateway's signed webhook to this server.
+    assert_eq!(statuses, ["CONFIRMED", "CONFIRMED", "PAYMENT_FAILED"]);
+    let stock: Value = client
+        .get(format!("{base}/api/v1/inventory/1"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stock,
+        json!({"product_id": 1, "on_hand": 6, "reserved": 0, "available": 6})
+    );
+
+    // The webhook route checks signatures with the given secret.
+    let body = json!({"id": "evt_x", "type": "payment.succeeded",
+                      "payment_id": "0193a5c4-0000-7000-8000-0000000000ff"})
+    .to_string();
+    let now = mercato_engine::Clock::now(&mercato_engine::SystemClock);
+    for (signing, expected) in [(secret, 404), ("another-secret-0123456789", 401)] {
+        let signature = mercato_engine::WebhookSecret::new(signing).sign(body.as_bytes(), now);
+        let answer = client
+            .post(format!("{base}/api/v1/payments/webhook"))
+            .header("Mercato-Signature", signature)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), expected);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_router_mounts_on_a_real_socket_and_a_delayed_payment_comes_back_by_webhook() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
     let mut config = EngineConfig::new(dir.path());
     config.observer = Some(metrics.clone());
     let engine = Engine::open(config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    // The gateway's webhooks are POSTed to the mounted route over the socket,
+    // by the same sink `mercato serve` uses.
+    let sink = HttpWebhookSink::new(format!("http://{address}/shop{WEBHOOK_PATH}"));
+    let gateway: Arc<dyn PaymentGateway> =
+        Arc::new(SimulatedGateway::new(gateway_config(), Arc::new(sink)).unwrap());
+    let checkout = Checkout::start(engine.clone(), gateway, checkout_config()).unwrap();
     let state = AppState::new(
         engine.clone(),
         Auth::new(TOKEN.into(), b"secret".to_vec()),
         metrics,
         Limits::default(),
+        checkout.clone(),
     );
     // Mounted under a prefix in another application, as an embedder would.
     let app = axum::Router::new().nest_service("/shop", router(state));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
     let served = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::new();
     let base = format!("http://{address}/shop");
@@ -314,6 +453,72 @@ async fn the_router_mounts_on_a_real_socket() {
         .await
         .unwrap();
     assert_eq!(read, product);
+
+    let (status, _) = admin(
+        &client,
+        reqwest::Method::PUT,
+        format!("{base}/api/v1/inventory/{}", product["id"]),
+        json!({"on_hand": 3}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, order) = admin(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/orders"),
+        json!({"user_id": "dana", "items": [{"product_id": product["id"], "quantity": 2}],
+               "payment": {"method": "card", "token": "tok_delayed"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{order}");
+    assert_eq!(order["status"], "AWAITING_PAYMENT");
+    assert_eq!(order["total_amount"], "14.50");
+    let url = format!("{base}/api/v1/orders/{}", order["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let confirmed = loop {
+        let read: Value = client
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if read["status"] != "AWAITING_PAYMENT" {
+            break read;
+        }
+        assert!(Instant::now() < deadline, "still awaiting payment: {read}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(confirmed["status"], "CONFIRMED", "{confirmed}");
+    let payment: Value = client
+        .get(format!(
+            "{base}/api/v1/payments/{}",
+            confirmed["payment_id"].as_str().unwrap()
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(payment["status"], "succeeded");
+    assert_eq!(payment["amount"], "14.50");
+    let stock: Value = client
+        .get(format!("{base}/api/v1/inventory/{}", product["id"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stock,
+        json!({"product_id": product["id"], "on_hand": 1, "reserved": 0, "available": 1})
+    );
     served.abort();
+    checkout.stop().await;
     engine.shutdown();
 }
