@@ -4,5 +4,7 @@
 mod binary;
 mod carts;
 mod full_disk;
+mod orders;
+mod payments;
 mod routes;
 mod support;

@@ -116,6 +116,17 @@ async fn the_openapi_document_describes_every_route() {
         ("post", "/api/v1/inventory/release"),
         ("get", "/api/v1/inventory/reservations/{order_id}"),
         ("get", "/api/v1/events"),
+        ("post", "/api/v1/orders"),
+        ("get", "/api/v1/orders/{id}"),
+        ("get", "/api/v1/orders/{id}/saga"),
+        ("get", "/api/v1/orders/user/{user_id}"),
+        ("post", "/api/v1/orders/{id}/cancel"),
+        ("post", "/api/v1/orders/{id}/ship"),
+        ("post", "/api/v1/orders/{id}/deliver"),
+        ("get", "/api/v1/payments/{id}"),
+        ("post", "/api/v1/payments/process"),
+        ("post", "/api/v1/payments/{id}/refund"),
+        ("post", "/api/v1/payments/webhook"),
     ];
     for (method, path) in routes {
         let operation = &openapi["paths"][path][method];
