@@ -896,3 +896,110 @@ async fn keyed_cancellations_replay() {
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert_eq!(again.headers["idempotent-replayed"], "true");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_from_a_cart_empties_it_once_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    server.product(1, "2.00", 10).await;
+    server.product(2, "3.50", 10).await;
+    let alice = server.customer("alice").await;
+    let bob = server.customer("bob").await;
+    let cart = server
+        .call("POST", "/api/v1/carts", Some(&alice), None)
+        .await;
+    assert_eq!(cart.status, 201, "{}", cart.text);
+    let cart_id = id(&cart.body);
+    let card = json!({"method": "card", "token": "tok_visa"});
+    let from_cart = json!({"user_id": "alice", "cart_id": cart_id, "payment": card});
+
+    // An empty cart is refused.
+    let empty = server
+        .call(
+            "POST",
+            "/api/v1/orders",
+            Some(&alice),
+            Some(from_cart.clone()),
+        )
+        .await;
+    assert_problem(&empty, 400, "invalid_request");
+    assert_eq!(empty.body["field"], "cart_id", "{}", empty.text);
+
+    for (product_id, quantity) in [(1, 2), (2, 1)] {
+        let line = server
+            .call(
+                "PUT",
+                &format!("/api/v1/carts/{cart_id}/items/{product_id}"),
+                Some(&alice),
+                Some(json!({"quantity": quantity})),
+            )
+            .await;
+        assert_eq!(line.status, 200, "{}", line.text);
+    }
+    // Both or neither of items and cart_id.
+    let both = server
+        .call(
+            "POST",
+            "/api/v1/orders",
+            Some(&alice),
+            Some(json!({"user_id": "alice", "cart_id": cart_id, "items": [{"product_id": 1, "quantity": 1}], "payment": card})),
+        )
+        .await;
+    assert_problem(&both, 400, "invalid_request");
+    // Another user's cart is not found.
+    let theirs = server
+        .call(
+            "POST",
+            "/api/v1/orders",
+            Some(&bob),
+            Some(json!({"user_id": "bob", "cart_id": cart_id, "payment": card})),
+        )
+        .await;
+    assert_problem(&theirs, 404, "not_found");
+    let unknown = server
+        .call(
+            "POST",
+            "/api/v1/orders",
+            Some(&alice),
+            Some(json!({"user_id": "alice", "cart_id": UNKNOWN, "payment": card})),
+        )
+        .await;
+    assert_problem(&unknown, 404, "not_found");
+
+    let placed = server
+        .call("POST", "/api/v1/orders", Some(&alice), Some(from_cart))
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.text);
+    assert_eq!(placed.body["cart_id"], cart_id.as_str());
+    assert_eq!(
+        placed.body["items"],
+        json!([
+            {"product_id": 1, "quantity": 2, "unit_price": "2.00"},
+            {"product_id": 2, "quantity": 1, "unit_price": "3.50"},
+        ])
+    );
+    assert_eq!(placed.body["total_amount"], "7.50");
+    let confirmed = server.settled(&id(&placed.body)).await;
+    assert_eq!(confirmed["status"], "CONFIRMED");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let cart = server
+            .call(
+                "GET",
+                &format!("/api/v1/carts/{cart_id}"),
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(cart.status, 200, "{}", cart.text);
+        if cart.body["items"] == json!([]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not emptied: {}",
+            cart.text
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
