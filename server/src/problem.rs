@@ -206,6 +206,10 @@ pub(crate) struct Problem {
     /// `invalid_state`, `conflict`, `idempotency_key_in_use`,
     /// `refund_exceeds_captured`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `overloaded`,
-    /// `shutting_down`, `storage_unavailable`, `internal`.
+    /// `shutting_down`, `storage_unavailable`, `internal`. Context members
+    /// follow some codes: `field` (`invalid_request`), `state`
+    /// (`invalid_state`: the current status), `refundable`
+    /// (`refund_exceeds_captured`: a decimal string), `product_id`,
+    /// `requested` and `available` (`insufficient_stock`).
     code: String,
 }
