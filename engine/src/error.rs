@@ -48,6 +48,11 @@ pub enum Error {
         /// Its current status, e.g. `SHIPPED`.
         status: &'static str,
     },
+    /// The payment gateway refused or failed a call this request needed
+    /// (after its retries); nothing was recorded. Retrying later (with the
+    /// same idempotency key) is safe.
+    #[error("payment gateway: {0}")]
+    Gateway(String),
     /// A refund larger than what is left to refund.
     #[error("at most {refundable} can be refunded")]
     RefundExceedsCaptured {
@@ -140,6 +145,7 @@ impl Error {
             | Error::PaymentNotFound(_) => "not_found",
             Error::InvalidOrderState { .. } => "invalid_state",
             Error::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
+            Error::Gateway(_) => "gateway_error",
             Error::ProductExists(_) | Error::Conflict(_) => "conflict",
             Error::InsufficientStock { .. } => "insufficient_stock",
             Error::InvalidState { .. } | Error::BelowReserved { .. } => "invalid_state",

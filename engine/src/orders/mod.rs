@@ -166,7 +166,8 @@ pub struct NewOrder {
     /// whose id exists answers the existing order when the request is the
     /// same, [`Error::Conflict`] otherwise.
     pub order_id: Option<OrderId>,
-    /// Whose it is (1 to 255 bytes).
+    /// Whose it is (a valid [`UserId`](crate::UserId): 1 to 255 characters,
+    /// no control characters).
     pub user_id: String,
     /// What to order (the reservation rules: 1 to 100 lines, distinct
     /// products, quantity at least 1). Empty when ordering from a cart.

@@ -10,14 +10,14 @@
 //! key, so a call repeated after a crash or a timeout never charges twice;
 //! their outcomes come back as writer commands
 //! ([`Engine::record_payment_result`], [`Engine::record_refund`]). The
-//! position is saved only after every action of a batch is done, so a
-//! restart repeats at most the last batch (at-least-once; every action is
-//! idempotent). An order whose outcome never comes (a webhook lost with a
+//! position is saved only after every action of a batch is done (and, for
+//! batches that needed none, at most once a second), so a restart repeats
+//! only what was read since (at-least-once; every action is idempotent). An order whose outcome never comes (a webhook lost with a
 //! gateway) ends when its reservation expires.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use tokio::sync::Notify;
@@ -77,6 +77,10 @@ struct Inner {
 const WRITE_RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// Pause after the runner's loop failed (a read, the position's save).
 const LOOP_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest a read position goes unsaved while events come in.
+const POSITION_SAVE_INTERVAL: Duration = Duration::from_secs(1);
+/// The most events read past the saved position before it is saved.
+const POSITION_SAVE_EVENTS_MAX: usize = 65_536;
 
 impl Checkout {
     /// Starts the runner on the current Tokio runtime: it resumes from its
@@ -117,12 +121,19 @@ impl Checkout {
     /// Refunds `amount` of a captured payment (everything left when
     /// `None`) at the gateway, then records it. More than is left is
     /// [`Error::RefundExceedsCaptured`]; a payment never captured is
-    /// [`Error::InvalidState`]. Two refunds started from the same state
-    /// share an idempotency key, so a repeat is never paid twice.
+    /// [`Error::InvalidState`]; a gateway that refuses or keeps failing is
+    /// [`Error::Gateway`].
+    ///
+    /// `request_key` names the caller's request (an `Idempotency-Key`): the
+    /// gateway call is keyed by it, so the same request retried, even
+    /// after a crash between the refund and its record, is never paid
+    /// twice. Without one, two refunds started from the same state share a
+    /// key.
     pub async fn refund(
         &self,
         payment_id: PaymentId,
         amount: Option<Decimal>,
+        request_key: Option<&str>,
     ) -> Result<Payment, Error> {
         let engine = &self.inner.engine;
         let payment = engine
@@ -143,7 +154,10 @@ impl Checkout {
                 refundable: payment.refundable(),
             });
         }
-        let key = format!("refund-{payment_id}-after-{}", payment.refunded_amount);
+        let key = match request_key {
+            Some(request) => format!("refund-{payment_id}-request-{request}"),
+            None => format!("refund-{payment_id}-after-{}", payment.refunded_amount),
+        };
         refund_at_gateway(&self.inner, &payment, key, amount).await
     }
 
@@ -163,10 +177,28 @@ impl Checkout {
 }
 
 async fn run(inner: Arc<Inner>, mut subscription: crate::Subscription) {
+    // The position is saved after a batch whose actions wrote something,
+    // and otherwise at most every POSITION_SAVE_INTERVAL or
+    // POSITION_SAVE_EVENTS_MAX events: most events need no action, and a
+    // save per batch would add a writer command to every batch of every
+    // other workload. Reading them again after a crash costs a scan.
+    let mut unsaved: Option<u64> = None;
+    let mut unsaved_events = 0usize;
+    let mut last_save = Instant::now();
     loop {
         let batch = tokio::select! {
             batch = subscription.next_batch(inner.config.events_per_batch_max) => batch,
             () = inner.stop.notified() => break,
+            () = tokio::time::sleep(POSITION_SAVE_INTERVAL), if unsaved.is_some() => {
+                if let Some(seq) = unsaved.take()
+                    && save_position(&mut subscription, seq).await.is_err()
+                {
+                    return;
+                }
+                unsaved_events = 0;
+                last_save = Instant::now();
+                continue;
+            }
         };
         let events = match batch {
             Ok(events) => events,
@@ -194,6 +226,7 @@ async fn run(inner: Arc<Inner>, mut subscription: crate::Subscription) {
             })
             .filter_map(|envelope| envelope.event.order_id())
             .collect();
+        let acted = !orders.is_empty();
         let actions: Vec<_> = orders
             .into_iter()
             .map(|order_id| tokio::spawn(advance(inner.clone(), order_id)))
@@ -210,17 +243,41 @@ async fn run(inner: Arc<Inner>, mut subscription: crate::Subscription) {
             }
         }
         if stopped {
-            break;
+            return;
         }
-        while let Err(error) = subscription.ack(last).await {
-            if matches!(error, Error::ShuttingDown) {
+        unsaved = Some(last);
+        unsaved_events += events.len();
+        if acted
+            || unsaved_events >= POSITION_SAVE_EVENTS_MAX
+            || last_save.elapsed() >= POSITION_SAVE_INTERVAL
+        {
+            if save_position(&mut subscription, last).await.is_err() {
                 return;
             }
-            tracing::warn!(%error, "the saga runner cannot save its position; retrying");
-            tokio::time::sleep(LOOP_RETRY_INTERVAL).await;
+            unsaved = None;
+            unsaved_events = 0;
+            last_save = Instant::now();
         }
     }
+    if let Some(seq) = unsaved {
+        let _ = save_position(&mut subscription, seq).await;
+    }
     tracing::debug!("saga runner stopped");
+}
+
+/// Saves the runner's position, retrying until it is saved; `Err` once the
+/// engine is shutting down.
+async fn save_position(subscription: &mut crate::Subscription, seq: u64) -> Result<(), Error> {
+    loop {
+        match subscription.ack(seq).await {
+            Ok(()) => return Ok(()),
+            Err(Error::ShuttingDown) => return Err(Error::ShuttingDown),
+            Err(error) => {
+                tracing::warn!(%error, "the saga runner cannot save its position; retrying");
+                tokio::time::sleep(LOOP_RETRY_INTERVAL).await;
+            }
+        }
+    }
 }
 
 /// Does what is still to do for an order, from where it stands now.
@@ -323,7 +380,7 @@ async fn refund_at_gateway(
                 Error::RefundExceedsCaptured { refundable }
             }
             GatewayError::IdempotencyConflict(message) => Error::Conflict(message),
-            other => Error::StorageUnavailable(format!("the payment gateway: {other}")),
+            other => Error::Gateway(other.to_string()),
         })?;
     let payment_id = payment.id;
     match record(|| inner.engine.record_refund(payment_id, refunded.amount)).await {

@@ -383,7 +383,10 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
         b.tables.webhook_events()?.insert(event_id.as_str(), now)?;
     }
     if let PaymentOutcome::Pending { provider_reference } = &result.outcome {
-        if payment.status == PaymentStatus::Pending && payment.provider_reference.is_none() {
+        // Whatever the status: a webhook may have settled the charge
+        // before the charge's own answer came back, and a later refund
+        // needs the reference.
+        if payment.provider_reference.is_none() {
             payment.provider_reference = Some(provider_reference.clone());
             payment.updated_at = b.now.max(payment.created_at);
             write_payment(b, &payment)?;

@@ -225,6 +225,7 @@ pub(crate) async fn refund_payment(
     State(state): State<AppState>,
     _admin: Admin,
     ApiPath(id): ApiPath<Uuid>,
+    idempotency: Option<axum::Extension<crate::idempotency::IdempotencyContext>>,
     ApiJsonOrEmpty(request): ApiJsonOrEmpty<RefundPayment>,
 ) -> Result<Json<PaymentBody>, ApiError> {
     if let Some(amount) = request.amount {
@@ -242,7 +243,14 @@ pub(crate) async fn refund_payment(
         }
         .into());
     }
-    match state.checkout.refund(payment_id, request.amount).await {
+    // The gateway call is keyed by the request's Idempotency-Key, so a
+    // retry after a crash between the refund and its record pays nothing.
+    let request_key = idempotency.map(|context| context.0.storage_key.clone());
+    match state
+        .checkout
+        .refund(payment_id, request.amount, request_key.as_deref())
+        .await
+    {
         Ok(payment) => Ok(Json(payment.into())),
         // The engine's error names a reservation; this one is a payment's.
         Err(Error::InvalidState { state, .. }) => Err(ApiError::new(
