@@ -83,8 +83,7 @@ pub use observer::{BatchReport, LogSyncReport, WriterObserver};
 pub use orders::saga::{Checkout, CheckoutConfig};
 pub use orders::{
     NewOrder, ORDER_LINES_MAX, ORDER_TEXT_LENGTH_MAX, Order, OrderLine, OrderPage, OrderStatus,
-    PAYMENT_TOKEN_LENGTH_MAX, Payment, PaymentOutcome, PaymentResult, PaymentStatus, SagaEntry,
-    SagaStatus,
+    PAYMENT_TOKEN_LENGTH_MAX, Payment, PaymentResult, PaymentStatus, SagaEntry, SagaStatus,
 };
 pub use payments::gateway::{
     ChargeOutcome, ChargeRequest, GATEWAY_IDEMPOTENCY_KEY_LENGTH_MAX, GatewayError, GatewayFuture,

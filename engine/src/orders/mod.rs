@@ -20,6 +20,7 @@ use rust_decimal::Decimal;
 use crate::error::Error;
 use crate::ids::{CartId, OrderId, PaymentId, ProductId, Timestamp, UserId};
 use crate::inventory::ReservationLine;
+use crate::payments::gateway::ChargeOutcome;
 
 /// The most lines one order may have (as a reservation).
 pub const ORDER_LINES_MAX: usize = crate::inventory::RESERVATION_LINES_MAX;
@@ -372,38 +373,16 @@ pub struct SagaEntry {
     pub created_at: Timestamp,
 }
 
-/// What the gateway said about a charge, reported back to the engine.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PaymentOutcome {
-    /// Captured; with the gateway's reference (empty when the outcome
-    /// came by a webhook that does not name it: the reference recorded
-    /// with `Pending` is kept).
-    Succeeded {
-        /// The gateway's reference for the charge.
-        provider_reference: String,
-    },
-    /// Refused, with the gateway's reason (`card_declined`, ...).
-    Failed {
-        /// Why.
-        reason: String,
-    },
-    /// Accepted, the outcome to follow by webhook; with the gateway's
-    /// reference for the charge (kept for a later refund).
-    Pending {
-        /// The gateway's reference for the charge.
-        provider_reference: String,
-    },
-}
-
 /// A payment outcome to apply: from the saga runner's call, or from a
 /// verified gateway webhook (whose event id is applied at most once).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaymentResult {
     /// The payment.
     pub payment_id: PaymentId,
-    /// What the gateway said.
-    pub outcome: PaymentOutcome,
+    /// What the gateway said. `Succeeded` with an empty reference (a
+    /// webhook that does not name the charge) keeps the reference recorded
+    /// with `Pending`.
+    pub outcome: ChargeOutcome,
     /// The webhook event's id, when the outcome came by webhook.
     pub webhook_event_id: Option<String>,
 }

@@ -28,7 +28,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::ids::{OrderId, PaymentId};
 use crate::orders::writes::refund_key;
-use crate::orders::{OrderStatus, Payment, PaymentOutcome, PaymentResult, PaymentStatus};
+use crate::orders::{OrderStatus, Payment, PaymentResult, PaymentStatus};
 use crate::payments::gateway::{
     ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway, RefundRequest,
 };
@@ -323,16 +323,10 @@ async fn charge(inner: &Inner, payment: &Payment) -> Result<(), Error> {
     let gateway = &inner.gateway;
     let outcome = call_with_retries(&inner.config.retry, |_| gateway.charge(&request)).await;
     let outcome = match outcome {
-        Ok(ChargeOutcome::Succeeded { provider_reference }) => {
-            PaymentOutcome::Succeeded { provider_reference }
-        }
-        Ok(ChargeOutcome::Failed { reason }) => PaymentOutcome::Failed { reason },
-        Ok(ChargeOutcome::Pending { provider_reference }) => {
-            PaymentOutcome::Pending { provider_reference }
-        }
+        Ok(outcome) => outcome,
         Err(error) => {
             tracing::warn!(%error, payment = %payment.id, "the gateway kept failing; failing the payment");
-            PaymentOutcome::Failed {
+            ChargeOutcome::Failed {
                 reason: gateway_failure_reason(&error),
             }
         }

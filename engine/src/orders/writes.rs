@@ -21,7 +21,7 @@ use crate::inventory::{
     ReservationLine, ReservationStatus, ReserveRequest, same_lines, validate_reserve,
 };
 use crate::orders::{
-    NewOrder, Order, OrderLine, OrderStatus, Payment, PaymentOutcome, PaymentResult, PaymentStatus,
+    ChargeOutcome, NewOrder, Order, OrderLine, OrderStatus, Payment, PaymentResult, PaymentStatus,
     SagaEntry, SagaStatus, validate_new_order, validate_text,
 };
 use crate::storage;
@@ -183,6 +183,19 @@ fn saga(
         .insert((key, next), storage::encode_saga(&entry).as_slice())
 }
 
+/// The reservation step's intent and outcome, written together: the
+/// reservation is decided inside this same transaction.
+fn reserve_step(
+    b: &mut Batch<'_, '_>,
+    order_id: OrderId,
+    outcome: SagaStatus,
+    details: String,
+) -> Result<(), Error> {
+    let step = "RESERVE_INVENTORY";
+    saga(b, order_id, step, false, SagaStatus::Started, String::new())?;
+    saga(b, order_id, step, false, outcome, details)
+}
+
 fn place(b: &mut Batch<'_, '_>, mut new: NewOrder) -> Result<Order, Error> {
     validate_new_order(&new)?;
     if let Some(cart_id) = new.cart_id {
@@ -262,22 +275,7 @@ fn place(b: &mut Batch<'_, '_>, mut new: NewOrder) -> Result<Order, Error> {
             let details = format!(
                 "insufficient stock for product {product_id}: requested {requested}, available {available}"
             );
-            saga(
-                b,
-                order_id,
-                "RESERVE_INVENTORY",
-                false,
-                SagaStatus::Started,
-                String::new(),
-            )?;
-            saga(
-                b,
-                order_id,
-                "RESERVE_INVENTORY",
-                false,
-                SagaStatus::Failed,
-                details,
-            )?;
+            reserve_step(b, order_id, SagaStatus::Failed, details)?;
             None
         }
         Err(other) => return Err(other),
@@ -307,19 +305,9 @@ fn place(b: &mut Batch<'_, '_>, mut new: NewOrder) -> Result<Order, Error> {
             transition(b, &mut order, OrderStatus::AwaitingPayment)?;
             order.payment_id = Some(payment.id);
             let reservation = &reserved.reservation;
-            saga(
+            reserve_step(
                 b,
                 order_id,
-                "RESERVE_INVENTORY",
-                false,
-                SagaStatus::Started,
-                String::new(),
-            )?;
-            saga(
-                b,
-                order_id,
-                "RESERVE_INVENTORY",
-                false,
                 SagaStatus::Completed,
                 format!(
                     "reservation {} until {}",
@@ -382,7 +370,7 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
         let now = b.now.0;
         b.tables.webhook_events()?.insert(event_id.as_str(), now)?;
     }
-    if let PaymentOutcome::Pending { provider_reference } = &result.outcome {
+    if let ChargeOutcome::Pending { provider_reference } = &result.outcome {
         // Whatever the status: a webhook may have settled the charge
         // before the charge's own answer came back, and a later refund
         // needs the reference.
@@ -407,7 +395,7 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
         (PaymentStatus::Pending, _) => false,
         // Voided here while the charge was on its way, and captured there
         // anyway: the money comes back by a refund.
-        (PaymentStatus::Voided, PaymentOutcome::Succeeded { .. }) => true,
+        (PaymentStatus::Voided, ChargeOutcome::Succeeded { .. }) => true,
         // Already decided: the same outcome again changes nothing.
         _ => return Ok(payment),
     };
@@ -415,7 +403,7 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
     let mut order = read_order(b, order_id)?;
     payment.updated_at = b.now.max(payment.created_at);
     match result.outcome {
-        PaymentOutcome::Succeeded { provider_reference } => {
+        ChargeOutcome::Succeeded { provider_reference } => {
             let provider_reference = if provider_reference.is_empty() {
                 payment.provider_reference.clone().unwrap_or_default()
             } else {
@@ -477,7 +465,7 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
                 )?;
             }
         }
-        PaymentOutcome::Failed { reason } => {
+        ChargeOutcome::Failed { reason } => {
             payment.status = PaymentStatus::Failed;
             payment.failure_reason = Some(reason.clone());
             write_payment(b, &payment)?;
@@ -502,7 +490,7 @@ fn payment_result(b: &mut Batch<'_, '_>, result: PaymentResult) -> Result<Paymen
                 b.emit(Event::OrderFailed { order_id, reason })?;
             }
         }
-        PaymentOutcome::Pending { .. } => unreachable!("handled above"),
+        ChargeOutcome::Pending { .. } => unreachable!("handled above"),
     }
     Ok(payment)
 }

@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use mercato_engine::{
-    Checkout, CheckoutConfig, Engine, GatewayFuture, ManualClock, NewOrder, Order, OrderId,
-    OrderStatus, PaymentGateway, PaymentOutcome, PaymentResult, PaymentStatus, ProductId,
-    ReservationLine, ReservationStatus, RetryPolicy, SimulatedGateway, SimulatedGatewayConfig,
-    SystemClock, WebhookOutcome, WebhookSecret, WebhookSink,
+    ChargeOutcome, Checkout, CheckoutConfig, Engine, GatewayFuture, ManualClock, NewOrder, Order,
+    OrderId, OrderStatus, PaymentGateway, PaymentResult, PaymentStatus, ProductId, ReservationLine,
+    ReservationStatus, RetryPolicy, SimulatedGateway, SimulatedGatewayConfig, SystemClock,
+    WebhookOutcome, WebhookSecret, WebhookSink,
 };
 
 use crate::support::{START, check_log_matches_stock, open, product};
@@ -40,10 +40,10 @@ impl WebhookSink for Webhooks {
                 .verify_webhook(&headers, &body, now)
                 .map_err(|error| error.to_string())?;
             let outcome = match event.outcome {
-                WebhookOutcome::Succeeded => PaymentOutcome::Succeeded {
+                WebhookOutcome::Succeeded => ChargeOutcome::Succeeded {
                     provider_reference: String::new(),
                 },
-                WebhookOutcome::Failed { reason } => PaymentOutcome::Failed { reason },
+                WebhookOutcome::Failed { reason } => ChargeOutcome::Failed { reason },
                 _ => return Err("unknown outcome".to_owned()),
             };
             engine

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mercato_engine::{
-    Engine, Error, Event, ManualClock, NewOrder, OrderId, OrderStatus, PaymentOutcome,
+    ChargeOutcome, Engine, Error, Event, ManualClock, NewOrder, OrderId, OrderStatus,
     PaymentResult, PaymentStatus, ProductId, ProductPatch, ReservationLine, ReservationStatus,
     SagaStatus,
 };
@@ -35,7 +35,7 @@ fn succeed(engine: &Engine, order: &mercato_engine::Order) -> mercato_engine::Pa
     engine
         .record_payment_result(PaymentResult {
             payment_id: order.payment_id.unwrap(),
-            outcome: PaymentOutcome::Succeeded {
+            outcome: ChargeOutcome::Succeeded {
                 provider_reference: "ch_1".to_owned(),
             },
             webhook_event_id: None,
@@ -48,7 +48,7 @@ fn fail(engine: &Engine, order: &mercato_engine::Order, reason: &str) {
     engine
         .record_payment_result(PaymentResult {
             payment_id: order.payment_id.unwrap(),
-            outcome: PaymentOutcome::Failed {
+            outcome: ChargeOutcome::Failed {
                 reason: reason.to_owned(),
             },
             webhook_event_id: None,
@@ -190,7 +190,7 @@ fn a_webhook_event_takes_effect_once() {
     let order = place(&engine, "dan", &[(1, 1)]);
     let result = PaymentResult {
         payment_id: order.payment_id.unwrap(),
-        outcome: PaymentOutcome::Succeeded {
+        outcome: ChargeOutcome::Succeeded {
             provider_reference: "ch_2".to_owned(),
         },
         webhook_event_id: Some("evt_1".to_owned()),

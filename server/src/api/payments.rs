@@ -14,8 +14,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use mercato_engine::{
-    Decimal, Error, OrderId, PAYMENT_TOKEN_LENGTH_MAX, PRODUCT_PRICE_SCALE_MAX, Payment, PaymentId,
-    PaymentOutcome, PaymentResult, Uuid, WebhookOutcome,
+    ChargeOutcome, Decimal, Error, OrderId, PAYMENT_TOKEN_LENGTH_MAX, PRODUCT_PRICE_SCALE_MAX,
+    Payment, PaymentId, PaymentResult, Uuid, WebhookOutcome,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -298,10 +298,10 @@ pub(crate) async fn webhook(
     let outcome = match event.outcome {
         // The webhook does not name the charge; the engine keeps the
         // reference recorded when the charge was accepted as pending.
-        WebhookOutcome::Succeeded => PaymentOutcome::Succeeded {
+        WebhookOutcome::Succeeded => ChargeOutcome::Succeeded {
             provider_reference: String::new(),
         },
-        WebhookOutcome::Failed { reason } => PaymentOutcome::Failed { reason },
+        WebhookOutcome::Failed { reason } => ChargeOutcome::Failed { reason },
         _ => {
             return Err(ApiError::new(
                 "invalid_request",
