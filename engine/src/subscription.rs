@@ -55,7 +55,14 @@ impl Subscription {
     /// stops and every event has been read.
     pub async fn next_batch(&mut self, limit: usize) -> Result<Vec<EventEnvelope>, Error> {
         let position = self.read_position;
-        let waited = self.head.wait_for(|&head| head > position).await;
+        // Drop the watch's read guard at once: reading the head again while
+        // holding it deadlocks once the log thread waits to publish (the
+        // lock favours writers).
+        let waited = self
+            .head
+            .wait_for(|&head| head > position)
+            .await
+            .map(|_| ());
         if waited.is_err() && self.engine.last_event_seq() <= position {
             return Err(Error::ShuttingDown);
         }

@@ -610,3 +610,42 @@ fn a_write_can_save_its_idempotency_record_in_its_own_transaction() {
     assert_eq!(engine.write(write).wait().unwrap().on_hand, 7);
     assert_eq!(engine.idempotency_record("k3").unwrap(), None);
 }
+
+/// A subscriber reading while the log thread publishes new heads. Reading
+/// the head while holding the watch's guard deadlocked once a publish
+/// waited for the lock (found under HTTP load with the saga runner; the
+/// window is narrow, so this stress test does not always meet it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_keeps_up_with_a_stream_of_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let engine = open(dir.path(), &clock);
+    engine.create_product(product(1, 1_000_000)).await.unwrap();
+    let writers: Vec<_> = (0..4u128)
+        .map(|thread| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                for n in 0..1_500u128 {
+                    engine
+                        .reserve(request(order(thread * 10_000 + n + 1), &[(1, 1)]))
+                        .wait()
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut subscription = engine.subscribe("follower").unwrap();
+    let target = 6_000 + 2;
+    let followed = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut seen = 0;
+        while seen < target {
+            let events = subscription.next_batch(500).await.unwrap();
+            seen = events.last().map_or(seen, |envelope| envelope.seq);
+        }
+    })
+    .await;
+    assert!(followed.is_ok(), "the subscriber stalled");
+    for writer in writers {
+        writer.join().unwrap();
+    }
+}
