@@ -765,6 +765,17 @@ impl Write<Payment> {
         Write::new(|reply| Command::Orders(OrderCommand::PaymentResult { result, reply }))
     }
 
+    /// The saga runner's report of a void at the gateway.
+    pub(crate) fn voided_at_gateway(payment_id: PaymentId, details: String) -> Write<Payment> {
+        Write::new(move |reply| {
+            Command::Orders(OrderCommand::VoidedAtGateway {
+                payment_id,
+                details,
+                reply,
+            })
+        })
+    }
+
     /// See [`Engine::record_refund`].
     pub fn record_refund(payment_id: PaymentId, amount: Decimal) -> Write<Payment> {
         Write::new(move |reply| {

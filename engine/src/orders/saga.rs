@@ -24,13 +24,15 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::engine::Engine;
+use crate::engine::Write;
 use crate::error::Error;
 use crate::event::Event;
 use crate::ids::{OrderId, PaymentId};
 use crate::orders::writes::refund_key;
 use crate::orders::{OrderStatus, Payment, PaymentResult, PaymentStatus};
 use crate::payments::gateway::{
-    ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway, RefundRequest,
+    ChargeOutcome, ChargeRequest, GatewayError, PaymentGateway, RefundRequest, VoidOutcome,
+    VoidRequest,
 };
 use crate::payments::retry::{RetryPolicy, call_with_retries};
 
@@ -295,6 +297,7 @@ async fn advance(inner: Arc<Inner>, order_id: OrderId) -> Result<(), Error> {
         {
             charge(&inner, &payment).await
         }
+        (OrderStatus::Cancelled, PaymentStatus::Voided) => void(&inner, &payment).await,
         (OrderStatus::Cancelled, status) if status.was_captured() => {
             if payment.refundable() > Decimal::ZERO {
                 let amount = payment.refundable();
@@ -337,6 +340,44 @@ async fn charge(inner: &Inner, payment: &Payment) -> Result<(), Error> {
         webhook_event_id: None,
     };
     record(|| inner.engine.record_payment_result(result.clone())).await?;
+    Ok(())
+}
+
+/// Voids at the gateway the charge of a payment voided here (its order was
+/// cancelled before the outcome came), and records it. A charge that
+/// succeeded meanwhile is left alone: its success is refunded when it
+/// arrives.
+async fn void(inner: &Inner, payment: &Payment) -> Result<(), Error> {
+    let details = match &payment.provider_reference {
+        None => "nothing to void at the gateway: the charge was never accepted".to_owned(),
+        Some(reference) => {
+            let request = VoidRequest {
+                idempotency_key: format!("void-{}", payment.id),
+                provider_reference: reference.clone(),
+            };
+            let gateway = &inner.gateway;
+            match call_with_retries(&inner.config.retry, |_| gateway.void(&request)).await {
+                Ok(VoidOutcome::AlreadyVoided) => format!("charge {reference} was already void"),
+                Ok(_) => format!("charge {reference} voided at the gateway"),
+                Err(GatewayError::UnknownCharge(_)) => {
+                    format!("nothing to void: the gateway does not know charge {reference}")
+                }
+                // Settled meanwhile (its outcome follows) or the gateway
+                // keeps failing: tried again after a restart.
+                Err(error) => {
+                    tracing::warn!(%error, payment = %payment.id, "void not made");
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let payment_id = payment.id;
+    record(|| {
+        inner
+            .engine
+            .write(Write::voided_at_gateway(payment_id, details.clone()))
+    })
+    .await?;
     Ok(())
 }
 

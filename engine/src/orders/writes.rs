@@ -54,6 +54,13 @@ pub(crate) enum OrderCommand {
         order_id: OrderId,
         reply: Reply<Order>,
     },
+    /// The saga runner voided (or found nothing to void) a voided
+    /// payment's charge at the gateway.
+    VoidedAtGateway {
+        payment_id: PaymentId,
+        details: String,
+        reply: Reply<Payment>,
+    },
     /// The gateway gave `amount` back.
     Refunded {
         payment_id: PaymentId,
@@ -70,9 +77,9 @@ impl OrderCommand {
             | OrderCommand::Cancel { reply, .. }
             | OrderCommand::Ship { reply, .. }
             | OrderCommand::Deliver { reply, .. } => refuse(reply, error),
-            OrderCommand::PaymentResult { reply, .. } | OrderCommand::Refunded { reply, .. } => {
-                refuse(reply, error)
-            }
+            OrderCommand::PaymentResult { reply, .. }
+            | OrderCommand::VoidedAtGateway { reply, .. }
+            | OrderCommand::Refunded { reply, .. } => refuse(reply, error),
         }
     }
 }
@@ -103,6 +110,14 @@ pub(crate) fn apply(b: &mut Batch<'_, '_>, command: OrderCommand) -> Answer {
         }
         OrderCommand::Deliver { order_id, reply } => {
             let result = deliver(b, order_id);
+            b.answer(reply, result)
+        }
+        OrderCommand::VoidedAtGateway {
+            payment_id,
+            details,
+            reply,
+        } => {
+            let result = voided_at_gateway(b, payment_id, details);
             b.answer(reply, result)
         }
         OrderCommand::Refunded {
@@ -589,6 +604,33 @@ fn void_pending(b: &mut Batch<'_, '_>, order: &Order) -> Result<(), Error> {
         SagaStatus::Started,
         format!("payment {payment_id} voided before its outcome was known"),
     )
+}
+
+/// Completes a `VOID_PAYMENT` compensation once. Idempotent: a second
+/// report changes nothing.
+fn voided_at_gateway(
+    b: &mut Batch<'_, '_>,
+    payment_id: PaymentId,
+    details: String,
+) -> Result<Payment, Error> {
+    let payment = read_payment(b, payment_id)?;
+    let key = payment.order_id.as_u128();
+    let mut done = false;
+    for entry in b.tables.saga_log()?.range((key, 0)..=(key, u32::MAX))? {
+        let entry = storage::decode_saga(entry?.1.value())?;
+        done |= entry.step_name == "VOID_PAYMENT" && entry.status == SagaStatus::Completed;
+    }
+    if !done {
+        saga(
+            b,
+            payment.order_id,
+            "VOID_PAYMENT",
+            true,
+            SagaStatus::Completed,
+            details,
+        )?;
+    }
+    Ok(payment)
 }
 
 fn cancel(b: &mut Batch<'_, '_>, order_id: OrderId) -> Result<Order, Error> {

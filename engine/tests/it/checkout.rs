@@ -22,6 +22,8 @@ use crate::support::{START, check_log_matches_stock, open, product};
 struct Webhooks {
     engine: OnceLock<Engine>,
     gateway: OnceLock<Arc<SimulatedGateway>>,
+    /// While set, deliveries are refused (the gateway retries them).
+    hold: std::sync::atomic::AtomicBool,
 }
 
 impl WebhookSink for Webhooks {
@@ -31,6 +33,9 @@ impl WebhookSink for Webhooks {
         body: Vec<u8>,
     ) -> GatewayFuture<'_, Result<(), String>> {
         Box::pin(async move {
+            if self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err("held".to_owned());
+            }
             let (Some(engine), Some(gateway)) = (self.engine.get(), self.gateway.get()) else {
                 return Err("not ready".to_owned());
             };
@@ -63,6 +68,7 @@ struct Shop {
     engine: Engine,
     gateway: Arc<SimulatedGateway>,
     checkout: Checkout,
+    webhooks: Arc<Webhooks>,
 }
 
 fn gateway_config() -> SimulatedGatewayConfig {
@@ -96,6 +102,7 @@ fn shop(engine: Engine, configure: impl FnOnce(&mut SimulatedGatewayConfig)) -> 
         engine,
         gateway,
         checkout,
+        webhooks: sink,
     }
 }
 
@@ -225,16 +232,30 @@ async fn a_success_after_the_reservation_expired_is_refunded() {
     let clock = ManualClock::new(START);
     let engine = open(dir.path(), &clock);
     engine.create_product(product(1, 10)).await.unwrap();
-    // The webhook comes late: the reservation expires first.
+    // The charge settles at the gateway, but its webhook is held back until
+    // after the reservation expired (and the void found it settled).
     let shop = shop(engine, |config| {
-        config.webhook_delay = Duration::from_millis(500)
+        config.webhook_retry.attempts_max = mercato_engine::RETRY_ATTEMPTS_MAX;
+        config.webhook_retry.backoff_max = Duration::from_millis(50);
     });
+    shop.webhooks
+        .hold
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let engine = &shop.engine;
     let mut new = new_order("ned", 1, 2, "tok_delayed");
     new.ttl = Some(Duration::from_secs(60));
     let order = engine.place_order(new).await.unwrap();
-    // The charge was accepted (pending) before the expiry.
     let deadline = Instant::now() + Duration::from_secs(30);
+    while shop
+        .gateway
+        .charges_for(order.id)
+        .first()
+        .map(|charge| charge.status.clone())
+        != Some(mercato_engine::ChargeStatus::Succeeded)
+    {
+        assert!(Instant::now() < deadline, "the charge never settled");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     while engine
         .payment_of_order(order.id)
         .unwrap()
@@ -249,6 +270,9 @@ async fn a_success_after_the_reservation_expired_is_refunded() {
     engine.flush().await.unwrap();
     let order = engine.order(order.id).unwrap().unwrap();
     assert_eq!(order.failure_reason.as_deref(), Some("reservation_expired"));
+    shop.webhooks
+        .hold
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let payment = engine.payment_of_order(order.id).unwrap().unwrap();
@@ -299,4 +323,50 @@ async fn a_restart_resumes_every_order_in_flight() {
     }
     shop.checkout.stop().await;
     check_log_matches_stock(&shop.engine);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_while_the_charge_is_pending_voids_it_at_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = open(dir.path(), &ManualClock::new(START));
+    engine.create_product(product(1, 10)).await.unwrap();
+    let shop = shop(engine, |config| {
+        config.webhook_delay = Duration::from_secs(3)
+    });
+    let engine = &shop.engine;
+    let order = engine
+        .place_order(new_order("ola", 1, 2, "tok_delayed"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while engine
+        .payment_of_order(order.id)
+        .unwrap()
+        .unwrap()
+        .provider_reference
+        .is_none()
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    engine.cancel_order(order.id).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let saga = engine.saga(order.id).unwrap();
+        if saga.iter().any(|entry| {
+            entry.step_name == "VOID_PAYMENT"
+                && entry.status == mercato_engine::SagaStatus::Completed
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not voided: {saga:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let charges = shop.gateway.charges_for(order.id);
+    assert_eq!(charges.len(), 1);
+    assert_eq!(charges[0].status, mercato_engine::ChargeStatus::Voided);
+    let payment = engine.payment_of_order(order.id).unwrap().unwrap();
+    assert_eq!(payment.status, PaymentStatus::Voided);
+    assert_eq!(engine.stock(ProductId(1)).unwrap().unwrap().reserved, 0);
+    shop.checkout.stop().await;
 }
