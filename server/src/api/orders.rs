@@ -364,7 +364,7 @@ pub(crate) async fn get_saga(
         (status = 200, description = "A page of the user's orders, newest first", body = OrderPage),
         (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A customer token asking for another user's orders", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "A customer token asking for another user's orders (never revealed)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list_user_orders(
     State(state): State<AppState>,
@@ -374,10 +374,11 @@ pub(crate) async fn list_user_orders(
 ) -> Result<Json<OrderPage>, ApiError> {
     UserId::new(user_id.as_str())?;
     if !caller.may_act_for(&user_id) {
-        return Err(ApiError::new(
-            "forbidden",
-            "a customer token may list only its own orders",
-        ));
+        // Like another user's order: not found, never forbidden, so that a
+        // customer cannot learn which users exist.
+        return Err(ApiError::not_found(format!(
+            "no orders of user {user_id} for this token"
+        )));
     }
     let limit = page_limit(query.limit)?;
     let before = query.cursor.as_deref().map(decode_cursor).transpose()?;

@@ -389,8 +389,8 @@ async fn a_users_orders_are_listed_newest_first_and_paged() {
         &server
             .call("GET", "/api/v1/orders/user/alice", Some(&bob), None)
             .await,
-        403,
-        "forbidden",
+        404,
+        "not_found",
     );
     assert_problem(
         &server
