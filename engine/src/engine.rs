@@ -214,7 +214,20 @@ impl Engine {
         self.inner.commands.len()
     }
 
-    fn submit<T>(&self, command: impl FnOnce(writer::Reply<T>) -> Command) -> Pending<T> {
+    /// The newest durable read snapshot (what every read uses).
+    pub(crate) fn snapshot(&self) -> crate::view::Snapshot {
+        self.inner.view.current()
+    }
+
+    /// The engine's clock's time now.
+    pub(crate) fn now(&self) -> crate::ids::Timestamp {
+        self.inner.config.clock.now()
+    }
+
+    pub(crate) fn submit<T>(
+        &self,
+        command: impl FnOnce(writer::Reply<T>) -> Command,
+    ) -> Pending<T> {
         self.send(command, None)
     }
 

@@ -10,7 +10,7 @@
 //! per-family enums would repeat them and callers would match the same codes
 //! (see ARCHITECTURE.md).
 
-use crate::ids::{CartId, OrderId, PaymentId, ProductId};
+use crate::ids::{CartId, NotificationId, OrderId, PaymentId, ProductId};
 use crate::wal::LogLoss;
 
 /// Everything an engine call can answer instead of success.
@@ -40,6 +40,18 @@ pub enum Error {
     /// No such payment.
     #[error("payment {0} not found")]
     PaymentNotFound(PaymentId),
+    /// No such notification.
+    #[error("notification {0} not found")]
+    NotificationNotFound(NotificationId),
+    /// The notification's status does not allow this (only a `failed`
+    /// notification can be retried).
+    #[error("notification {notification_id} is {status}")]
+    InvalidNotificationState {
+        /// The notification.
+        notification_id: NotificationId,
+        /// Its current status, e.g. `sent`.
+        status: &'static str,
+    },
     /// The order's status does not allow this (the contract's state machine).
     #[error("order {order_id} is {status}")]
     InvalidOrderState {
@@ -142,8 +154,11 @@ impl Error {
             Error::ProductNotFound(_)
             | Error::ReservationNotFound(_)
             | Error::OrderNotFound(_)
-            | Error::PaymentNotFound(_) => "not_found",
-            Error::InvalidOrderState { .. } => "invalid_state",
+            | Error::PaymentNotFound(_)
+            | Error::NotificationNotFound(_) => "not_found",
+            Error::InvalidOrderState { .. } | Error::InvalidNotificationState { .. } => {
+                "invalid_state"
+            }
             Error::RefundExceedsCaptured { .. } => "refund_exceeds_captured",
             Error::Gateway(_) => "gateway_error",
             Error::ProductExists(_) | Error::Conflict(_) => "conflict",

@@ -77,6 +77,10 @@ uuid_id!(
     /// A cart's id (UUID v7), assigned by the engine.
     CartId
 );
+uuid_id!(
+    /// A notification's id (UUID v7), assigned by the engine.
+    NotificationId
+);
 
 /// The longest user id, in characters.
 pub const USER_ID_LENGTH_MAX: usize = 255;

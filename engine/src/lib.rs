@@ -47,6 +47,7 @@ mod idempotency;
 mod ids;
 mod inventory;
 mod log_storage;
+mod notifications;
 mod observer;
 mod orders;
 mod outbox;
@@ -72,13 +73,21 @@ pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};
 pub use error::Error;
 pub use event::{Event, EventEnvelope};
 pub use ids::{
-    CartId, OrderId, PaymentId, ProductId, ReservationId, Timestamp, USER_ID_LENGTH_MAX, UserId,
+    CartId, NotificationId, OrderId, PaymentId, ProductId, ReservationId, Timestamp,
+    USER_ID_LENGTH_MAX, UserId,
 };
 pub use inventory::{
     ON_HAND_MAX, RESERVATION_LINES_MAX, RESERVATION_QUANTITY_MAX, Reservation, ReservationLine,
     ReservationStatus, ReserveRequest, Reserved, Stock,
 };
 pub use log_storage::{LogDirectory, LogFile, LogStorage};
+pub use notifications::{
+    DeliveryAttempt, NOTIFICATION_ATTEMPTS_KEPT_MAX, NOTIFICATION_ATTEMPTS_MAX,
+    NOTIFICATION_BODY_LENGTH_MAX, NOTIFICATION_ERROR_LENGTH_MAX, NOTIFICATION_SUBJECT_LENGTH_MAX,
+    Notification, NotificationChannel, NotificationFilter, NotificationKind, NotificationObserver,
+    NotificationPage, NotificationStatus, Notifications, NotificationsConfig, Notifier,
+    NotifyError, NotifyFuture, TemplateError, Templates,
+};
 pub use observer::{BatchReport, LogSyncReport, WriterObserver};
 pub use orders::saga::{Checkout, CheckoutConfig};
 pub use orders::{

@@ -40,7 +40,7 @@ pub(crate) fn apply(b: &mut Batch<'_, '_>, command: OutboxCommand) -> Answer {
     }
 }
 
-fn save_position(b: &mut Batch<'_, '_>, consumer: &str, seq: u64) -> Result<(), Error> {
+pub(crate) fn save_position(b: &mut Batch<'_, '_>, consumer: &str, seq: u64) -> Result<(), Error> {
     validate_consumer_name(consumer)?;
     if seq > b.state.last_seq() {
         return Err(Error::invalid(

@@ -54,6 +54,19 @@ pub(crate) const PAYMENTS_BY_ORDER: TableDefinition<u128, u128> =
     TableDefinition::new("payments_by_order");
 pub(crate) const WEBHOOK_EVENTS: TableDefinition<&str, u64> =
     TableDefinition::new("webhook_events");
+pub(crate) const NOTIFICATIONS: TableDefinition<u128, &[u8]> =
+    TableDefinition::new("notifications");
+pub(crate) const NOTIFICATIONS_BY_USER: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("notifications_by_user");
+pub(crate) const NOTIFICATIONS_BY_ORDER: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("notifications_by_order");
+/// (event seq, channel) → the notification made from that event for that
+/// channel: what makes creation exactly-once.
+pub(crate) const NOTIFICATION_SOURCES: TableDefinition<(u64, u8), u128> =
+    TableDefinition::new("notification_sources");
+/// (due at, id) of every `pending` notification.
+pub(crate) const NOTIFICATION_DUE: TableDefinition<(u64, u128), ()> =
+    TableDefinition::new("notification_due");
 
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 pub(crate) const META_CURRENCY: &str = "currency";

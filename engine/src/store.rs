@@ -234,6 +234,11 @@ fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
         txn.open_table(storage::CARTS)?;
         txn.open_table(storage::CARTS_BY_USER)?;
         txn.open_table(storage::CART_EXPIRY)?;
+        txn.open_table(storage::NOTIFICATIONS)?;
+        txn.open_table(storage::NOTIFICATIONS_BY_USER)?;
+        txn.open_table(storage::NOTIFICATIONS_BY_ORDER)?;
+        txn.open_table(storage::NOTIFICATION_SOURCES)?;
+        txn.open_table(storage::NOTIFICATION_DUE)?;
     }
     txn.commit()?;
     Ok(())

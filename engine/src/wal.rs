@@ -113,6 +113,11 @@ pub(crate) enum TableId {
     Payments = 16,
     PaymentsByOrder = 17,
     WebhookEvents = 18,
+    Notifications = 19,
+    NotificationsByUser = 20,
+    NotificationsByOrder = 21,
+    NotificationSources = 22,
+    NotificationDue = 23,
 }
 
 impl TableId {
@@ -136,6 +141,11 @@ impl TableId {
             16 => TableId::Payments,
             17 => TableId::PaymentsByOrder,
             18 => TableId::WebhookEvents,
+            19 => TableId::Notifications,
+            20 => TableId::NotificationsByUser,
+            21 => TableId::NotificationsByOrder,
+            22 => TableId::NotificationSources,
+            23 => TableId::NotificationDue,
             _ => return None,
         })
     }
@@ -728,6 +738,13 @@ fn replay(txn: &WriteTransaction, mut ops: &[u8]) -> Result<(), String> {
             TableId::Carts => apply(txn, storage::CARTS, key, value),
             TableId::CartsByUser => apply(txn, storage::CARTS_BY_USER, key, value),
             TableId::CartExpiry => apply(txn, storage::CART_EXPIRY, key, value),
+            TableId::Notifications => apply(txn, storage::NOTIFICATIONS, key, value),
+            TableId::NotificationsByUser => apply(txn, storage::NOTIFICATIONS_BY_USER, key, value),
+            TableId::NotificationsByOrder => {
+                apply(txn, storage::NOTIFICATIONS_BY_ORDER, key, value)
+            }
+            TableId::NotificationSources => apply(txn, storage::NOTIFICATION_SOURCES, key, value),
+            TableId::NotificationDue => apply(txn, storage::NOTIFICATION_DUE, key, value),
         };
         result.map_err(|error| error.to_string())?;
     }

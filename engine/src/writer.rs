@@ -30,6 +30,7 @@ use crate::event::Event;
 use crate::idempotency::{self, IdempotencyCommand};
 use crate::ids::Timestamp;
 use crate::inventory::{self, Ledger, StockEntry, writes::InventoryCommand};
+use crate::notifications::{self, writes::NotificationCommand};
 use crate::observer::BatchReport;
 use crate::orders::{self, writes::OrderCommand};
 use crate::outbox::{self, OutboxCommand};
@@ -65,6 +66,7 @@ pub(crate) enum Command {
     Idempotency(IdempotencyCommand),
     Orders(OrderCommand),
     Cart(CartCommand),
+    Notifications(NotificationCommand),
     /// Expire what is due and sync to disk now.
     Flush {
         reply: Reply<()>,
@@ -87,6 +89,7 @@ impl Command {
             Command::Idempotency(command) => command.fail(error),
             Command::Orders(command) => command.fail(error),
             Command::Cart(command) => command.fail(error),
+            Command::Notifications(command) => command.fail(error),
             Command::Flush { reply } | Command::Barrier { reply } => refuse(reply, error),
             Command::Shutdown => {}
         }
@@ -108,6 +111,7 @@ fn apply(b: &mut Batch<'_, '_>, command: Command) -> Option<Answer> {
         Command::Idempotency(command) => idempotency::apply(b, command),
         Command::Orders(command) => orders::writes::apply(b, command),
         Command::Cart(command) => carts::writes::apply(b, command),
+        Command::Notifications(command) => notifications::writes::apply(b, command),
         Command::Flush { reply } | Command::Barrier { reply } => b.answer(reply, Ok(())),
         Command::Shutdown => return None,
     })
@@ -215,6 +219,11 @@ pub(crate) struct Tables<'txn> {
     carts: Option<Table<'txn, u128, &'static [u8]>>,
     carts_by_user: Option<Table<'txn, (&'static str, u128), ()>>,
     cart_expiry: Option<Table<'txn, (u64, u128), ()>>,
+    notifications: Option<Table<'txn, u128, &'static [u8]>>,
+    notifications_by_user: Option<Table<'txn, (&'static str, u128), ()>>,
+    notifications_by_order: Option<Table<'txn, (u128, u128), ()>>,
+    notification_sources: Option<Table<'txn, (u64, u8), u128>>,
+    notification_due: Option<Table<'txn, (u64, u128), ()>>,
 }
 
 /// One getter per table: opens it on first use.
@@ -256,6 +265,11 @@ table_getters! {
     carts: storage::CARTS => u128, &'static [u8], Carts;
     carts_by_user: storage::CARTS_BY_USER => (&'static str, u128), (), CartsByUser;
     cart_expiry: storage::CART_EXPIRY => (u64, u128), (), CartExpiry;
+    notifications: storage::NOTIFICATIONS => u128, &'static [u8], Notifications;
+    notifications_by_user: storage::NOTIFICATIONS_BY_USER => (&'static str, u128), (), NotificationsByUser;
+    notifications_by_order: storage::NOTIFICATIONS_BY_ORDER => (u128, u128), (), NotificationsByOrder;
+    notification_sources: storage::NOTIFICATION_SOURCES => (u64, u8), u128, NotificationSources;
+    notification_due: storage::NOTIFICATION_DUE => (u64, u128), (), NotificationDue;
 }
 
 impl<'txn> Tables<'txn> {
@@ -281,6 +295,11 @@ impl<'txn> Tables<'txn> {
             carts: None,
             carts_by_user: None,
             cart_expiry: None,
+            notifications: None,
+            notifications_by_user: None,
+            notifications_by_order: None,
+            notification_sources: None,
+            notification_due: None,
         }
     }
 }

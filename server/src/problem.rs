@@ -119,7 +119,8 @@ impl From<mercato_engine::Error> for ApiError {
             Error::InvalidState { state, .. } => {
                 ApiError::new("invalid_state", error.to_string()).with("state", state)
             }
-            Error::InvalidOrderState { status, .. } => {
+            Error::InvalidOrderState { status, .. }
+            | Error::InvalidNotificationState { status, .. } => {
                 ApiError::new("invalid_state", error.to_string()).with("state", status)
             }
             Error::RefundExceedsCaptured { refundable } => {

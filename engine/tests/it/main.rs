@@ -9,6 +9,7 @@ mod crash;
 mod faults;
 mod full_disk;
 mod model;
+mod notifications;
 mod orders;
 mod powerloss;
 mod support;
