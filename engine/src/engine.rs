@@ -789,6 +789,16 @@ impl Write<Payment> {
         })
     }
 
+    /// See [`Engine::retry_notification`].
+    pub fn retry_notification(id: crate::ids::NotificationId) -> Write<crate::Notification> {
+        Write::new(move |reply| {
+            Command::Notifications(crate::notifications::writes::NotificationCommand::Retry {
+                id,
+                reply,
+            })
+        })
+    }
+
     /// See [`Engine::record_refund`].
     pub fn record_refund(payment_id: PaymentId, amount: Decimal) -> Write<Payment> {
         Write::new(move |reply| {

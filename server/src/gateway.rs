@@ -37,11 +37,22 @@ pub fn load_or_create_webhook_secret(
     data_dir: &Path,
     given: Option<String>,
 ) -> std::io::Result<(WebhookSecret, WebhookSecretSource)> {
+    load_or_create_signing_secret(data_dir, WEBHOOK_SECRET_FILE, given, "webhook secret")
+}
+
+/// A signing secret: `given`, else the one stored in `data_dir/file`
+/// (generated, mode 0600, on first start). `what` names it in errors.
+pub(crate) fn load_or_create_signing_secret(
+    data_dir: &Path,
+    file: &str,
+    given: Option<String>,
+    what: &str,
+) -> std::io::Result<(WebhookSecret, WebhookSecretSource)> {
     let (secret, source) = match given {
         Some(secret) => (secret, WebhookSecretSource::Given),
         None => {
             std::fs::create_dir_all(data_dir)?;
-            let path = data_dir.join(WEBHOOK_SECRET_FILE);
+            let path = data_dir.join(file);
             let secret = read_or_create_secret(&path)?.trim().to_owned();
             (secret, WebhookSecretSource::File(path))
         }
@@ -49,12 +60,12 @@ pub fn load_or_create_webhook_secret(
     if secret.is_empty() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "the webhook secret must not be empty",
+            format!("the {what} must not be empty"),
         ));
     }
     if secret.len() < WEBHOOK_SECRET_LENGTH_MIN {
         tracing::warn!(
-            "the webhook secret is shorter than {WEBHOOK_SECRET_LENGTH_MIN} characters; webhooks signed with it are easier to forge"
+            "the {what} is shorter than {WEBHOOK_SECRET_LENGTH_MIN} characters; webhooks signed with it are easier to forge"
         );
     }
     Ok((WebhookSecret::new(secret), source))

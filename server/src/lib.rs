@@ -36,6 +36,7 @@ mod extract;
 mod gateway;
 mod idempotency;
 mod metrics;
+mod notify;
 mod problem;
 mod rate_limit;
 mod sample;
@@ -50,6 +51,10 @@ pub use gateway::{
 };
 pub use idempotency::{IDEMPOTENCY_TTL, IDEMPOTENT_REPLAYED};
 pub use metrics::Metrics;
+pub use notify::{
+    EmailNotifier, NOTIFICATION_ID_HEADER, NOTIFICATION_SECRET_FILE, NotificationSettings,
+    WebhookNotifier,
+};
 pub use problem::ApiError;
 pub use sample::{SAMPLE_CATALOG, load_catalog, parse_catalog};
 pub use serve::{ServeError, ServerConfig, serve};

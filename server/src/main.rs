@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use mercato_engine::Durability;
-use mercato_server::{Limits, ServerConfig};
+use mercato_server::{Limits, NotificationSettings, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Measure reservation throughput (against a server, or the PostgreSQL baseline).
     Bench(mercato_benches::cli::BenchArgs),
     /// Recover a stopped server's store: replay its write-ahead log and say
@@ -139,6 +139,52 @@ struct ServeArgs {
         default_value_t = 2_000
     )]
     gateway_webhook_delay_ms: u64,
+    /// The channels customers are notified through, comma-separated:
+    /// store (kept in the database, read over the API), webhook, email.
+    #[arg(
+        long,
+        env = "MERCATO_NOTIFY_CHANNELS",
+        value_delimiter = ',',
+        default_value = "store"
+    )]
+    notify_channels: Vec<mercato_engine::NotificationChannel>,
+    /// Where the webhook channel POSTs notifications (http or https).
+    #[arg(long, env = "MERCATO_NOTIFY_WEBHOOK_URL")]
+    notify_webhook_url: Option<String>,
+    /// The secret notification webhooks are signed with (HMAC-SHA256, as
+    /// payment webhooks); generated and stored in the data directory
+    /// (notification_webhook_secret) when unset.
+    #[arg(long, env = "MERCATO_NOTIFY_WEBHOOK_SECRET", hide_env_values = true)]
+    notify_webhook_secret: Option<String>,
+    /// The email channel's SMTP server: smtp://[user:pass@]host[:port]
+    /// (add ?tls=required for STARTTLS) or smtps://... for TLS.
+    #[arg(long, env = "MERCATO_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of notification emails.
+    #[arg(
+        long,
+        env = "MERCATO_SMTP_FROM",
+        default_value = "Mercato <orders@localhost>"
+    )]
+    smtp_from: String,
+    /// A directory of notification templates replacing the built-in ones
+    /// (order_confirmation.subject, order_confirmation.txt,
+    /// order_confirmation.html, ..., _layout.html); each is checked at start.
+    #[arg(long, env = "MERCATO_TEMPLATES")]
+    templates: Option<PathBuf>,
+    /// The shop's name, as notifications show it.
+    #[arg(long, env = "MERCATO_SHOP_NAME", default_value = "Mercato")]
+    shop_name: String,
+    /// Delivery attempts before a notification is failed (1 to 100).
+    #[arg(long, env = "MERCATO_NOTIFY_ATTEMPTS_MAX", default_value_t = 8)]
+    notify_attempts_max: u32,
+    /// The wait before a notification's second attempt, in milliseconds; it
+    /// doubles each time, with jitter, up to 5 minutes.
+    #[arg(long, env = "MERCATO_NOTIFY_BACKOFF_MS", default_value_t = 1_000)]
+    notify_backoff_ms: u64,
+    /// The longest one notification send may take, in milliseconds.
+    #[arg(long, env = "MERCATO_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
+    notify_timeout_ms: u64,
 }
 
 /// The longest simulated gateway latency, in milliseconds.
@@ -154,7 +200,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Bench(args) => mercato_benches::cli::run(args),
         Command::Recover(args) => recover(args),
     }
@@ -234,6 +280,20 @@ fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if args.notify_attempts_max == 0
+        || args.notify_attempts_max > mercato_engine::NOTIFICATION_ATTEMPTS_MAX
+        || args.notify_timeout_ms == 0
+    {
+        eprintln!(
+            "error: --notify-attempts-max must be between 1 and {} and --notify-timeout-ms at least 1",
+            mercato_engine::NOTIFICATION_ATTEMPTS_MAX
+        );
+        return ExitCode::from(2);
+    }
+    if args.notify_webhook_secret.as_deref() == Some("") {
+        eprintln!("error: --notify-webhook-secret must not be empty");
+        return ExitCode::from(2);
+    }
     if args.webhook_secret.as_deref() == Some("") {
         eprintln!("error: --webhook-secret must not be empty");
         return ExitCode::from(2);
@@ -261,6 +321,23 @@ fn serve(args: ServeArgs) -> ExitCode {
         webhook_secret: args.webhook_secret,
         gateway_latency: Duration::from_millis(args.gateway_latency_ms),
         gateway_webhook_delay: Duration::from_millis(args.gateway_webhook_delay_ms),
+        notifications: NotificationSettings {
+            channels: {
+                let mut channels = args.notify_channels;
+                channels.sort();
+                channels.dedup();
+                channels
+            },
+            webhook_url: args.notify_webhook_url,
+            webhook_secret: args.notify_webhook_secret,
+            smtp_url: args.smtp_url,
+            smtp_from: args.smtp_from,
+            templates: args.templates,
+            shop_name: args.shop_name,
+            attempts_max: args.notify_attempts_max,
+            backoff_initial: Duration::from_millis(args.notify_backoff_ms),
+            send_timeout: Duration::from_millis(args.notify_timeout_ms),
+        },
     };
     // On 2 cores one HTTP worker beside the writer and log threads served
     // 15-20% more reservations/s than two (BENCHMARKS.md).

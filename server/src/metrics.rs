@@ -9,7 +9,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mercato_engine::{BatchReport, LogSyncReport, WriterObserver};
+use mercato_engine::{
+    BatchReport, LogSyncReport, Notification, NotificationChannel, NotificationObserver,
+    WriterObserver,
+};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -38,6 +41,23 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NotificationLabels {
+    kind: &'static str,
+    channel: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    channel: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AttemptLabels {
+    channel: &'static str,
+    outcome: &'static str,
+}
+
 /// Every figure `/metrics` shows. Also the engine's [`WriterObserver`].
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -50,6 +70,11 @@ pub struct Metrics {
     log_sync_commands: Histogram,
     log_sync_seconds: Histogram,
     reservations: Family<OutcomeLabels, Counter>,
+    notifications_created: Family<NotificationLabels, Counter>,
+    notifications_sent: Family<ChannelLabels, Counter>,
+    notifications_failed: Family<ChannelLabels, Counter>,
+    notification_delivery_seconds: Family<ChannelLabels, Histogram>,
+    notification_attempts: Family<AttemptLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -76,6 +101,15 @@ impl Metrics {
         let log_sync_commands = Histogram::new(exponential_buckets(1.0, 2.0, 15));
         let log_sync_seconds = latency_histogram();
         let reservations = Family::<OutcomeLabels, Counter>::default();
+        let notifications_created = Family::<NotificationLabels, Counter>::default();
+        let notifications_sent = Family::<ChannelLabels, Counter>::default();
+        let notifications_failed = Family::<ChannelLabels, Counter>::default();
+        // From 1 ms to about 9 hours: a delivery may wait out its retries.
+        let notification_delivery_seconds =
+            Family::<ChannelLabels, Histogram>::new_with_constructor(
+                (|| Histogram::new(exponential_buckets(0.001, 3.0, 18))) as fn() -> Histogram,
+            );
+        let notification_attempts = Family::<AttemptLabels, Counter>::default();
         let mut registry = Registry::with_prefix("mercato");
         registry.register(
             "http_requests",
@@ -122,8 +156,38 @@ impl Metrics {
             "Reservations by outcome",
             reservations.clone(),
         );
+        registry.register(
+            "notifications_created",
+            "Notifications made, by kind and channel",
+            notifications_created.clone(),
+        );
+        registry.register(
+            "notifications_sent",
+            "Notifications delivered, by channel",
+            notifications_sent.clone(),
+        );
+        registry.register(
+            "notifications_failed",
+            "Notifications given up on after their attempts, by channel",
+            notifications_failed.clone(),
+        );
+        registry.register(
+            "notification_delivery_duration_seconds",
+            "From a notification's creation to its delivery, by channel",
+            notification_delivery_seconds.clone(),
+        );
+        registry.register(
+            "notification_attempts",
+            "Delivery attempts, by channel and outcome",
+            notification_attempts.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            notifications_created,
+            notifications_sent,
+            notifications_failed,
+            notification_delivery_seconds,
+            notification_attempts,
             requests,
             request_seconds,
             queue_depth,
@@ -177,6 +241,49 @@ impl WriterObserver for Metrics {
                     .inc_by(count);
             }
         }
+    }
+}
+
+impl NotificationObserver for Metrics {
+    fn created(&self, notification: &Notification) {
+        self.notifications_created
+            .get_or_create(&NotificationLabels {
+                kind: notification.kind.as_str(),
+                channel: notification.channel.as_str(),
+            })
+            .inc();
+    }
+
+    fn sent(&self, notification: &Notification) {
+        let labels = ChannelLabels {
+            channel: notification.channel.as_str(),
+        };
+        self.notifications_sent.get_or_create(&labels).inc();
+        if let Some(sent_at) = notification.sent_at {
+            let millis = sent_at
+                .as_millis()
+                .saturating_sub(notification.created_at.as_millis());
+            self.notification_delivery_seconds
+                .get_or_create(&labels)
+                .observe(millis as f64 / 1_000.0);
+        }
+    }
+
+    fn failed(&self, notification: &Notification) {
+        self.notifications_failed
+            .get_or_create(&ChannelLabels {
+                channel: notification.channel.as_str(),
+            })
+            .inc();
+    }
+
+    fn attempted(&self, channel: NotificationChannel, _duration: std::time::Duration, ok: bool) {
+        self.notification_attempts
+            .get_or_create(&AttemptLabels {
+                channel: channel.as_str(),
+                outcome: if ok { "sent" } else { "failed" },
+            })
+            .inc();
     }
 }
 

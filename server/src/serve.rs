@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mercato_engine::{
-    Checkout, CheckoutConfig, Durability, Engine, EngineConfig, PaymentGateway, SimulatedGateway,
-    SimulatedGatewayConfig,
+    Checkout, CheckoutConfig, Durability, Engine, EngineConfig, Notifications, PaymentGateway,
+    SimulatedGateway, SimulatedGatewayConfig,
 };
 use tokio::net::TcpListener;
 
@@ -19,6 +19,7 @@ use crate::gateway::{
     HttpWebhookSink, WEBHOOK_PATH, WebhookSecretSource, load_or_create_webhook_secret,
 };
 use crate::metrics::Metrics;
+use crate::notify::NotificationSettings;
 use crate::sample;
 use crate::state::{AppState, Limits};
 
@@ -56,6 +57,8 @@ pub struct ServerConfig {
     /// How long after accepting a `tok_delayed` charge the simulated
     /// gateway sends its webhook.
     pub gateway_webhook_delay: Duration,
+    /// How customers are notified.
+    pub notifications: NotificationSettings,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -78,6 +81,10 @@ pub enum ServeError {
     /// The payment gateway or the saga runner could not start.
     #[error("cannot start payments: {0}")]
     Payments(mercato_engine::Error),
+    /// The notification settings or templates are wrong, or the runner
+    /// could not start.
+    #[error("cannot start notifications: {0}")]
+    Notifications(String),
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -88,6 +95,12 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
 /// Runs the server until a shutdown signal.
 pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::new());
+    // Templates and channels first: a broken template is refused before
+    // anything is opened or loaded.
+    let prepared = config
+        .notifications
+        .runner_config(&config.data_dir, metrics.clone())
+        .map_err(ServeError::Notifications)?;
     let mut engine_config = EngineConfig::new(&config.data_dir);
     engine_config.durability = config.durability;
     engine_config.currency = config.currency.clone();
@@ -137,13 +150,16 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     );
     let checkout = Checkout::start(engine.clone(), gateway, CheckoutConfig::default())
         .map_err(ServeError::Payments)?;
+    let notifications = Notifications::start(engine.clone(), prepared.config)
+        .map_err(|error| ServeError::Notifications(error.to_string()))?;
     let state = AppState::new(
         engine.clone(),
         auth,
         metrics,
         config.limits,
         checkout.clone(),
-    );
+    )
+    .with_notifications(notifications.clone());
     let app = crate::api::router(state.clone());
 
     println!("mercato listening on http://{address}");
@@ -158,6 +174,22 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         }
         WebhookSecretSource::File(path) => println!("webhook secret: in {}", path.display()),
     }
+    let channels: Vec<&str> = notifications
+        .channels()
+        .iter()
+        .map(|channel| channel.as_str())
+        .collect();
+    println!("notifications: {}", channels.join(", "));
+    if let Some(source) = &prepared.secret_source {
+        match source {
+            WebhookSecretSource::Given => println!(
+                "notification webhook secret: from --notify-webhook-secret or MERCATO_NOTIFY_WEBHOOK_SECRET"
+            ),
+            WebhookSecretSource::File(path) => {
+                println!("notification webhook secret: in {}", path.display())
+            }
+        }
+    }
     println!("API reference: http://{address}/docs");
 
     let served = axum::serve(
@@ -170,6 +202,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     // in hand (a restart resumes whatever it leaves), then the writer
     // finishes and syncs.
     checkout.stop().await;
+    notifications.stop().await;
     tokio::task::spawn_blocking(move || engine.shutdown())
         .await
         .expect("the writer stops");

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mercato_engine::{Checkout, Engine};
+use mercato_engine::{Checkout, Engine, Notifications};
 
 use crate::auth::Auth;
 use crate::metrics::Metrics;
@@ -22,6 +22,9 @@ pub struct SharedState {
     /// The saga runner: it takes orders through the payment gateway, makes
     /// refunds, and holds the gateway that verifies webhooks.
     pub checkout: Checkout,
+    /// The notification runner, when one runs over this engine: a retry
+    /// through the API wakes it.
+    pub notifications: Option<Notifications>,
     pub(crate) auth: Auth,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
@@ -71,6 +74,7 @@ impl AppState {
         AppState(Arc::new(SharedState {
             engine,
             checkout,
+            notifications: None,
             auth,
             metrics,
             rate_limit: limits.rate_limit_per_second.map(RateLimit::new),
@@ -78,6 +82,19 @@ impl AppState {
             ready: AtomicBool::new(true),
             idempotency_in_flight: Mutex::default(),
         }))
+    }
+
+    /// The same state, with the notification runner started over its
+    /// engine. Call before the state is cloned.
+    ///
+    /// # Panics
+    ///
+    /// If the state was already cloned.
+    pub fn with_notifications(mut self, notifications: Notifications) -> AppState {
+        Arc::get_mut(&mut self.0)
+            .expect("with_notifications is called before the state is shared")
+            .notifications = Some(notifications);
+        self
     }
 
     /// Marks the server ready or not for `/readyz`.

@@ -544,8 +544,6 @@ impl Engine {
     /// fresh allowance of attempts. Anything else is
     /// [`Error::InvalidNotificationState`].
     pub fn retry_notification(&self, id: NotificationId) -> crate::engine::Pending<Notification> {
-        self.submit(|reply| {
-            crate::writer::Command::Notifications(writes::NotificationCommand::Retry { id, reply })
-        })
+        self.write(crate::engine::Write::retry_notification(id))
     }
 }

@@ -267,6 +267,13 @@ impl Notifications {
         Ok(notification)
     }
 
+    /// Looks for due deliveries now (after a retry made elsewhere, e.g.
+    /// through [`Engine::retry_notification`]); otherwise the runner looks
+    /// at least once a second.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
     /// Stops both loops (after the sends in hand are recorded) and waits.
     pub async fn stop(&self) {
         self.inner.stop.send_replace(true);
@@ -426,8 +433,10 @@ async fn write_created(
                 if let Some(observer) = &inner.config.observer {
                     for notification in &created {
                         observer.created(notification);
-                        if notification.status == NotificationStatus::Sent {
-                            observer.sent(notification);
+                        match notification.status {
+                            NotificationStatus::Sent => observer.sent(notification),
+                            NotificationStatus::Failed => observer.failed(notification),
+                            NotificationStatus::Pending => {}
                         }
                     }
                 }

@@ -122,11 +122,14 @@ impl TemplateError {
         {
             message.push_str(&format!(" (in {name})"));
         }
-        message.push_str(&format!(
-            ": {}",
-            error.detail().unwrap_or("invalid template")
-        ));
-        message.push_str(&format!(" [{}]", error.kind()));
+        match (error.kind(), error.detail()) {
+            (minijinja::ErrorKind::UndefinedError, _) => message.push_str(
+                ": undefined value (a variable or attribute templates are not given; \
+                 see the notification templates' documentation)",
+            ),
+            (kind, Some(detail)) => message.push_str(&format!(": {kind}: {detail}")),
+            (kind, None) => message.push_str(&format!(": {kind}")),
+        }
         TemplateError::new(message)
     }
 }

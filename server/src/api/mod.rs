@@ -5,6 +5,7 @@ pub(crate) mod carts;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod inventory;
+pub(crate) mod notifications;
 pub(crate) mod orders;
 pub(crate) mod payments;
 pub(crate) mod products;
@@ -95,6 +96,7 @@ impl MakeRequestId for SequentialRequestId {
         (name = "carts", description = "Carts, priced at current prices"),
         (name = "orders", description = "Orders and their saga"),
         (name = "payments", description = "Payments, refunds and the gateway's webhook"),
+        (name = "notifications", description = "What customers are told, and its delivery"),
     )
 )]
 struct ApiDoc;
@@ -170,6 +172,9 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(payments::process_payment))
         .routes(routes!(payments::refund_payment))
         .routes(routes!(payments::webhook))
+        .routes(routes!(notifications::list_notifications))
+        .routes(routes!(notifications::get_notification))
+        .routes(routes!(notifications::retry_notification))
         .split_for_parts()
 }
 

@@ -16,13 +16,13 @@ use serde_json::{Value, json};
 
 use crate::support::{checkout_config, gateway_config};
 
-const TOKEN: &str = "binary-test-admin-token-42";
+pub(crate) const TOKEN: &str = "binary-test-admin-token-42";
 
 /// A running server process, killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
-    stdout: Arc<std::sync::Mutex<Vec<String>>>,
+    pub(crate) base: String,
+    pub(crate) stdout: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for Server {
@@ -32,7 +32,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,7 +40,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(
+pub(crate) fn start(
     dir: &Path,
     extra: &[&str],
     environment: &[(&str, &str)],
@@ -80,7 +80,7 @@ fn start(
     }
 }
 
-async fn wait_ready(server: &Server, client: &reqwest::Client) {
+pub(crate) async fn wait_ready(server: &Server, client: &reqwest::Client) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Ok(answer) = client.get(format!("{}/readyz", server.base)).send().await
@@ -96,7 +96,7 @@ async fn wait_ready(server: &Server, client: &reqwest::Client) {
     );
 }
 
-async fn admin(
+pub(crate) async fn admin(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
@@ -297,7 +297,12 @@ async fn first_start_loads_the_sample_catalog_and_stores_an_admin_token() {
 }
 
 /// Polls an order until it has left `AWAITING_PAYMENT`, for at most 30 s.
-async fn settled(client: &reqwest::Client, base: &str, token: &str, order_id: &str) -> Value {
+pub(crate) async fn settled(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    order_id: &str,
+) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let order: Value = client

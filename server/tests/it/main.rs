@@ -4,6 +4,7 @@
 mod binary;
 mod carts;
 mod full_disk;
+mod notifications;
 mod orders;
 mod payments;
 mod routes;
