@@ -4,6 +4,7 @@
 mod binary;
 mod carts;
 mod full_disk;
+mod hostile;
 mod notifications;
 mod orders;
 mod payments;
