@@ -311,7 +311,8 @@ pub(crate) struct WriterState {
     pub(crate) ledger: Ledger,
     /// The next event's seq (the outbox).
     pub(crate) next_seq: u64,
-    /// The next product id to assign (catalog).
+    /// The next product id to assign (catalog);
+    /// `catalog::writes::ID_SPACE_EXHAUSTED` once none is left.
     pub(crate) next_product_id: u64,
     /// The earliest deadline of an active reservation (inventory).
     pub(crate) next_deadline: Option<Timestamp>,
@@ -351,7 +352,7 @@ impl WriterState {
                     archived: product.archived,
                 },
             );
-            next_product_id = product.id.0 + 1;
+            next_product_id = catalog::writes::next_id_after_creating(next_product_id, product.id);
         }
         ledger.take_dirty();
         let events = txn.open_table(storage::EVENTS)?;

@@ -36,6 +36,7 @@ mod extract;
 mod gateway;
 mod idempotency;
 mod metrics;
+mod money;
 mod notify;
 mod problem;
 mod rate_limit;

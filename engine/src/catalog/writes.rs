@@ -107,13 +107,26 @@ fn import_products(
             }
             Some(id) => id,
             None => {
-                while explicit.contains(&next_id)
-                    || b.state.ledger.get(ProductId(next_id)).is_some()
+                // Ids are assigned upwards from the highest ever created
+                // and never wrap: past u64::MAX there are none to assign.
+                while next_id != ID_SPACE_EXHAUSTED
+                    && (explicit.contains(&next_id)
+                        || b.state.ledger.get(ProductId(next_id)).is_some())
                 {
-                    next_id += 1;
+                    next_id = id_after(next_id);
                 }
-                next_id += 1;
-                ProductId(next_id - 1)
+                if next_id == ID_SPACE_EXHAUSTED {
+                    return Err(Error::invalid(
+                        field(index, "id"),
+                        format!(
+                            "no product id is left to assign (a product has id {}); give an unused id explicitly",
+                            u64::MAX
+                        ),
+                    ));
+                }
+                let id = ProductId(next_id);
+                next_id = id_after(next_id);
+                id
             }
         };
         if b.state.ledger.get(id).is_some() {
@@ -169,7 +182,7 @@ fn import_products(
                 archived: false,
             },
         );
-        b.state.next_product_id = b.state.next_product_id.max(id.0 + 1);
+        b.state.next_product_id = next_id_after_creating(b.state.next_product_id, id);
         b.emit(Event::ProductCreated { product_id: id })?;
         if on_hand > 0 {
             b.emit(Event::StockUpdated {
@@ -244,4 +257,24 @@ fn archive_product(b: &mut Batch<'_, '_>, product_id: ProductId) -> Result<(), E
         .ledger
         .set_product_details(product_id, product.fields.low_stock_threshold, true);
     b.emit(Event::ProductArchived { product_id })
+}
+
+/// `next_product_id` once every id is taken: ids start at 1, so 0 is free
+/// to mean "none left".
+pub(crate) const ID_SPACE_EXHAUSTED: u64 = 0;
+
+/// The id after `id`, or [`ID_SPACE_EXHAUSTED`] after `u64::MAX`.
+pub(crate) fn id_after(id: u64) -> u64 {
+    id.checked_add(1).unwrap_or(ID_SPACE_EXHAUSTED)
+}
+
+/// The next id to assign once `created` exists.
+pub(crate) fn next_id_after_creating(next: u64, created: ProductId) -> u64 {
+    if next == ID_SPACE_EXHAUSTED {
+        return ID_SPACE_EXHAUSTED;
+    }
+    match id_after(created.0) {
+        ID_SPACE_EXHAUSTED => ID_SPACE_EXHAUSTED,
+        after => next.max(after),
+    }
 }

@@ -649,3 +649,48 @@ async fn a_subscriber_keeps_up_with_a_stream_of_writes() {
         writer.join().unwrap();
     }
 }
+
+#[test]
+fn product_ids_are_assigned_upwards_and_never_wrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let engine = open(dir.path(), &clock);
+    let unnamed = || NewProduct {
+        name: "Unnamed".into(),
+        price: "1.00".parse().unwrap(),
+        ..NewProduct::default()
+    };
+    assert_eq!(
+        engine.create_product(unnamed()).wait().unwrap().id,
+        ProductId(1)
+    );
+    engine
+        .create_product(product(u64::MAX - 1, 1))
+        .wait()
+        .unwrap();
+    assert_eq!(
+        engine.create_product(unnamed()).wait().unwrap().id,
+        ProductId(u64::MAX)
+    );
+    // The id space above the highest id is used up: refused, nothing made,
+    // before and after a restart.
+    let refused = |engine: &Engine| {
+        let error = engine.create_product(unnamed()).wait().unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidInput { message, .. } if message.contains("no product id is left")),
+            "{error}"
+        );
+    };
+    refused(&engine);
+    engine.shutdown();
+    let engine = open(dir.path(), &clock);
+    refused(&engine);
+    assert!(engine.product(ProductId(0)).unwrap().is_none());
+    assert!(engine.product(ProductId(2)).unwrap().is_none());
+    // An explicit free id still works.
+    assert_eq!(
+        engine.create_product(product(2, 1)).wait().unwrap().id,
+        ProductId(2)
+    );
+    engine.shutdown();
+}

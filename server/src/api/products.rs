@@ -77,7 +77,8 @@ pub(crate) struct CreateProduct {
     category: Option<String>,
     brand: Option<String>,
     /// Decimal string, at least 0, at most two decimal places.
-    #[schema(value_type = String, example = "19.99")]
+    #[schema(value_type = String, example = "19.99", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
+    #[serde(deserialize_with = "crate::money::required")]
     price: Decimal,
     attributes: Option<BTreeMap<String, String>>,
     /// Default 10.
@@ -93,7 +94,8 @@ pub(crate) struct UpdateProduct {
     description: Option<String>,
     category: Option<String>,
     brand: Option<String>,
-    #[schema(value_type = Option<String>, example = "19.99")]
+    #[schema(value_type = Option<String>, example = "19.99", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
+    #[serde(default, deserialize_with = "crate::money::optional")]
     price: Option<Decimal>,
     /// Replaces all attributes.
     attributes: Option<BTreeMap<String, String>>,
