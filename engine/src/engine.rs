@@ -462,6 +462,25 @@ impl Engine {
         })
     }
 
+    /// How many idempotency records (expired ones not yet purged
+    /// included) have keys starting with `prefix`, counting at most `max`.
+    pub fn idempotency_records_with_prefix(
+        &self,
+        prefix: &str,
+        max: usize,
+    ) -> Result<usize, Error> {
+        let txn = self.inner.view.current();
+        let table = txn.open_table(storage::IDEMPOTENCY)?;
+        let mut count = 0;
+        for entry in table.range(prefix..)? {
+            if count == max || !entry?.0.value().starts_with(prefix) {
+                break;
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// A saved idempotency record (an opaque value, e.g. the first answer to
     /// a request with an `Idempotency-Key`), unless it has expired.
     pub fn idempotency_record(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {

@@ -83,11 +83,12 @@ impl LogStorage for LogDirectory {
     }
 
     fn create(&self, name: &str) -> io::Result<Box<dyn LogFile>> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(self.path.join(name))?;
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(true).write(true);
+        // The log holds what the store holds: the owner's only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(self.path.join(name))?;
         Ok(Box::new(DirectoryFile { file }))
     }
 

@@ -40,9 +40,12 @@ pub(crate) fn open(config: &EngineConfig, accept_loss: bool) -> Result<Opened, E
 }
 
 fn open_inner(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error> {
-    fs::create_dir_all(&config.data_dir)?;
+    create_private_dir(&config.data_dir)?;
     let path = config.data_dir.join(DATABASE_FILE_NAME);
     reset_unfinished_creation(config, &path)?;
+    if config.storage_backend.is_none() {
+        create_private_file(&path)?;
+    }
     let mut builder = redb::Builder::new();
     builder.set_cache_size(config.cache_size_bytes);
     let db = match &config.storage_backend {
@@ -69,6 +72,49 @@ fn open_inner(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error>
         recovery,
         snapshot,
     })
+}
+
+/// Creates the data directory (and its parents) if needed and makes it
+/// readable by its owner only (0700): it holds customers' data and the
+/// server's secrets.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            tracing::info!(dir = %dir.display(), "making the data directory private (0700, was {mode:o})");
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist, else makes it
+/// 0600: redb then opens (or initializes) the file as it is.
+fn create_private_file(path: &Path) -> Result<(), Error> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(file) => {
+            file.sync_all()?;
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                if fs::metadata(path)?.permissions().mode() & 0o077 != 0 {
+                    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+                }
+            }
+            Ok(())
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// redb's magic number, the first bytes of every redb file.

@@ -908,7 +908,11 @@ fn reopen_probe_bytes(log_bytes: usize) -> usize {
 /// disk take that much again?
 fn probe_space(config: &EngineConfig, bytes: usize) -> Result<(), Error> {
     let path = config.data_dir.join(REOPEN_PROBE_NAME);
-    let result = std::fs::File::create(&path).and_then(|mut file| {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let result = options.open(&path).and_then(|mut file| {
         let chunk = vec![0; REOPEN_PROBE_BYTES_MIN];
         let mut left = bytes;
         while left > 0 {

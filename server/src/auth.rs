@@ -188,22 +188,37 @@ pub(crate) fn read_or_create_secret(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
-fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
-    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+/// The bearer token of a request, if it has one. The scheme is
+/// case-insensitive; more than one `Authorization` header is refused.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
+    if values.next().is_some() {
+        return Err(ApiError::unauthorized("more than one Authorization header"));
+    }
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer TOKEN"))?
-        .trim();
+    let (_, token) = value
+        .trim()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer TOKEN"))?;
+    let token = token.trim();
     if token.is_empty() || token.len() > TOKEN_LENGTH_MAX {
         return Err(ApiError::unauthorized("malformed bearer token"));
     }
     Ok(Some(token))
+}
+
+/// Who is calling, when the request carries a valid token; `None` for an
+/// anonymous request or a bad token (which the route itself refuses).
+pub(crate) fn principal(headers: &axum::http::HeaderMap, state: &AppState) -> Option<Principal> {
+    let token = bearer(headers).ok()??;
+    let now = state.engine.config().clock.now();
+    state.auth.verify(token, now).ok()
 }
 
 /// Any caller with a valid token.
@@ -213,7 +228,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts)?.ok_or_else(|| {
+        let token = bearer(&parts.headers)?.ok_or_else(|| {
             ApiError::unauthorized("this route needs Authorization: Bearer TOKEN")
         })?;
         let now = state.engine.config().clock.now();

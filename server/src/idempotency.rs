@@ -15,13 +15,14 @@
 use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::auth::{Principal, principal};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -64,6 +65,7 @@ pub(crate) fn stored_answer(
         status: status.as_u16(),
         content_type: content_type.map(str::to_owned),
         body: String::from_utf8_lossy(body).into_owned(),
+        remint_token: false,
     };
     serde_json::to_vec(&stored).expect("a stored answer serializes")
 }
@@ -74,7 +76,15 @@ struct StoredAnswer {
     status: u16,
     content_type: Option<String>,
     body: String,
+    /// The body's `token` was left out (a secret is never stored): a
+    /// replay mints it again from `user_id` and `expires_at`, which gives
+    /// the same token.
+    #[serde(default)]
+    remint_token: bool,
 }
+
+/// The route whose answers hold a bearer token.
+const TOKEN_ROUTE: &str = "/api/v1/auth/tokens";
 
 /// Removes the key from the in-flight set however the request ends.
 struct InFlight<'a> {
@@ -117,6 +127,15 @@ pub(crate) async fn idempotency(
     {
         return next.run(request).await;
     }
+    // Only routes that exist store answers: an unknown path is a 404
+    // whatever the key.
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|route| route.as_str().to_owned())
+    else {
+        return next.run(request).await;
+    };
     let Some(key) = request.headers().get(IDEMPOTENCY_KEY) else {
         return next.run(request).await;
     };
@@ -130,12 +149,49 @@ pub(crate) async fn idempotency(
             .into_response();
         }
     };
-    // Keys are per caller: the same key from two tokens is two keys.
-    let caller = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map_or(&b""[..], HeaderValue::as_bytes);
-    let storage_key = format!("http:{}", digest(&[caller, key.as_bytes()]));
+    // Only an authenticated caller's answers are stored, and nothing is
+    // read first: an anonymous or badly authenticated request goes on to
+    // its route, which refuses it.
+    let Some(caller) = principal(request.headers(), &state) else {
+        return next.run(request).await;
+    };
+    // Keys are per caller identity (not per Authorization bytes): the same
+    // key from two users is two keys, from one user written two ways one.
+    let caller_prefix = match &caller {
+        Principal::Admin => format!("http:{}:", &digest(&[b"admin"])[..32]),
+        Principal::Customer { user_id } => {
+            format!(
+                "http:{}:",
+                &digest(&[b"customer", user_id.as_bytes()])[..32]
+            )
+        }
+    };
+    let storage_key = format!("{caller_prefix}{}", digest(&[key.as_bytes()]));
+    let held_max = state.limits.idempotency_records_per_customer_max;
+    if matches!(caller, Principal::Customer { .. }) {
+        match state
+            .engine
+            .idempotency_records_with_prefix(&caller_prefix, held_max)
+        {
+            Ok(held) if held >= held_max => {
+                // A record of this key may already be there: let a replay
+                // through, refuse a new key.
+                if !matches!(state.engine.idempotency_record(&storage_key), Ok(Some(_))) {
+                    return ApiError::new(
+                        "rate_limited",
+                        format!(
+                            "this user holds {held_max} Idempotency-Key \
+                             answers from the last 24 hours, the most kept; retry without a key \
+                             or later"
+                        ),
+                    )
+                    .into_response();
+                }
+            }
+            Ok(_) => {}
+            Err(error) => return ApiError::from(error).into_response(),
+        }
+    }
 
     let (parts, body) = request.into_parts();
     let body = match to_bytes(body, state.limits.body_bytes_max).await {
@@ -175,7 +231,7 @@ pub(crate) async fn idempotency(
     match state.engine.idempotency_record(&storage_key) {
         // Reads show only durable state, so a stored answer found here
         // rests on a write that a crash cannot take back.
-        Ok(Some(bytes)) => return replay(&bytes, &fingerprint),
+        Ok(Some(bytes)) => return replay(&state, &bytes, &fingerprint),
         Ok(None) => {}
         Err(error) => return ApiError::from(error).into_response(),
     }
@@ -202,12 +258,20 @@ pub(crate) async fn idempotency(
                 .into_response();
         }
     };
-    let value = stored_answer(
-        &fingerprint,
-        status,
-        content_type(&parts.headers).as_deref(),
-        &body,
-    );
+    let value = if route == TOKEN_ROUTE && status == StatusCode::CREATED {
+        match without_token(&fingerprint, status, &body) {
+            Some(value) => value,
+            // Not the shape expected: store nothing rather than a secret.
+            None => return Response::from_parts(parts, Body::from(body)),
+        }
+    } else {
+        stored_answer(
+            &fingerprint,
+            status,
+            content_type(&parts.headers).as_deref(),
+            &body,
+        )
+    };
     if let Err(error) = state
         .engine
         .save_idempotency_record(&storage_key, value, IDEMPOTENCY_TTL)
@@ -226,7 +290,42 @@ fn content_type(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn replay(bytes: &[u8], fingerprint: &str) -> Response {
+/// A minted token's answer to store, its `token` left out.
+fn without_token(fingerprint: &str, status: StatusCode, body: &[u8]) -> Option<Vec<u8>> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let object = value.as_object_mut()?;
+    object.get("user_id")?.as_str()?;
+    object.get("expires_at")?.as_str()?;
+    object.insert("token".to_owned(), serde_json::Value::Null);
+    let stored = StoredAnswer {
+        fingerprint: fingerprint.to_owned(),
+        status: status.as_u16(),
+        content_type: Some("application/json".to_owned()),
+        body: value.to_string(),
+        remint_token: true,
+    };
+    Some(serde_json::to_vec(&stored).expect("a stored answer serializes"))
+}
+
+/// The stored token answer with its token minted again.
+fn with_token(state: &AppState, body: &str) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let object = value.as_object_mut()?;
+    let user_id = object.get("user_id")?.as_str()?.to_owned();
+    let expires_at = humantime::parse_rfc3339(object.get("expires_at")?.as_str()?).ok()?;
+    let millis = expires_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    let token = state.auth.mint(
+        &user_id,
+        mercato_engine::Timestamp(u64::try_from(millis).ok()?),
+    );
+    object.insert("token".to_owned(), serde_json::Value::String(token));
+    Some(value.to_string())
+}
+
+fn replay(state: &AppState, bytes: &[u8], fingerprint: &str) -> Response {
     let stored: StoredAnswer = match serde_json::from_slice(bytes) {
         Ok(stored) => stored,
         Err(error) => {
@@ -242,7 +341,17 @@ fn replay(bytes: &[u8], fingerprint: &str) -> Response {
         .into_response();
     }
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, stored.body).into_response();
+    let body = if stored.remint_token {
+        match with_token(state, &stored.body) {
+            Some(body) => body,
+            None => {
+                return ApiError::internal("unreadable stored token answer").into_response();
+            }
+        }
+    } else {
+        stored.body
+    };
+    let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     if let Some(content_type) = stored
         .content_type

@@ -314,6 +314,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         limits: Limits {
             body_bytes_max: args.body_limit_bytes,
             rate_limit_per_second: args.rate_limit,
+            ..Limits::default()
         },
         queue_max: args.queue_max,
         checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms),

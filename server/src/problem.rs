@@ -175,6 +175,10 @@ pub(crate) fn add_status_headers(status: StatusCode, headers: &mut axum::http::H
     if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     }
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: say which scheme the route takes.
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -49,6 +49,10 @@ pub struct Limits {
     pub body_bytes_max: usize,
     /// Requests per second per client IP; `None` turns rate limiting off.
     pub rate_limit_per_second: Option<u32>,
+    /// The most `Idempotency-Key` answers kept per customer (over the 24
+    /// hours each is kept); past it a new key is refused with 429. The
+    /// admin has no cap. Default 1000.
+    pub idempotency_records_per_customer_max: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +60,7 @@ impl Default for Limits {
         Limits {
             body_bytes_max: 1 << 20,
             rate_limit_per_second: None,
+            idempotency_records_per_customer_max: 1_000,
         }
     }
 }

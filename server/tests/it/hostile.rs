@@ -6,7 +6,9 @@ use axum::http::Request;
 
 use serde_json::json;
 
-use crate::support::server;
+use mercato_server::Limits;
+
+use crate::support::{ADMIN, engine_config, request, server, server_with};
 
 #[tokio::test]
 async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
@@ -94,5 +96,206 @@ async fn money_is_a_plain_decimal_string_and_nothing_else() {
         let read = server.call("GET", "/api/v1/products/1", None, None).await;
         assert_eq!(read.body["price"], "5.00", "unchanged after {bad}");
     }
+    server.shutdown().await;
+}
+
+/// How many idempotency answers the engine holds, in all.
+fn stored_answers(server: &crate::support::TestServer) -> usize {
+    server
+        .state
+        .engine
+        .idempotency_records_with_prefix("http:", usize::MAX)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_authenticated_callers_of_real_routes_store_idempotent_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    // Anonymous, with keys, to unknown and to real routes: nothing stored.
+    for n in 0..50 {
+        let key = format!("k{n}");
+        let headers = [("idempotency-key", key.as_str())];
+        let answer = server
+            .send(request(
+                "POST",
+                &format!("/api/v1/nope/{n}"),
+                None,
+                Some(json!({})),
+                &headers,
+            ))
+            .await;
+        assert_eq!(answer.status, 404);
+        let answer = server
+            .send(request(
+                "POST",
+                "/api/v1/products",
+                None,
+                Some(json!({"name": "Cup", "price": "1.00"})),
+                &headers,
+            ))
+            .await;
+        assert_eq!(answer.status, 401);
+        assert_eq!(answer.headers["www-authenticate"], "Bearer");
+        let answer = server
+            .send(request(
+                "POST",
+                "/api/v1/products",
+                Some("not-a-token"),
+                Some(json!({"name": "Cup", "price": "1.00"})),
+                &headers,
+            ))
+            .await;
+        assert_eq!(answer.status, 401);
+    }
+    assert_eq!(stored_answers(&server), 0);
+
+    // One caller however the header is written: one product, then replays.
+    let body = json!({"name": "Cup", "price": "1.00"});
+    let mut ids = Vec::new();
+    for authorization in [
+        format!("Bearer {ADMIN}"),
+        format!("bearer {ADMIN}"),
+        format!("BEARER   {ADMIN}"),
+    ] {
+        let mut request = request(
+            "POST",
+            "/api/v1/products",
+            None,
+            Some(body.clone()),
+            &[("idempotency-key", "same")],
+        );
+        request
+            .headers_mut()
+            .insert("authorization", authorization.parse().unwrap());
+        let answer = server.send(request).await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        ids.push(answer.body["id"].clone());
+    }
+    assert_eq!(ids[0], ids[1]);
+    assert_eq!(ids[1], ids[2]);
+    assert_eq!(stored_answers(&server), 1);
+
+    // Two Authorization headers: refused.
+    let mut twice = request(
+        "GET",
+        "/api/v1/orders/0193a5c4-0000-7000-8000-000000000001",
+        Some(ADMIN),
+        None,
+        &[],
+    );
+    twice
+        .headers_mut()
+        .append("authorization", "Bearer another".parse().unwrap());
+    let answer = server.send(twice).await;
+    assert_eq!(answer.status, 401, "{}", answer.text);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_customer_holds_a_bounded_number_of_idempotent_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = Limits {
+        idempotency_records_per_customer_max: 5,
+        ..Limits::default()
+    };
+    let server = server_with(engine_config(dir.path(), None), limits);
+    let ann = server.customer("ann").await;
+    let bob = server.customer("bob").await;
+    let make = |user: &'static str, token: &str, key: &str| {
+        request(
+            "POST",
+            "/api/v1/carts",
+            Some(token),
+            Some(json!({"user_id": user})),
+            &[("idempotency-key", key)],
+        )
+    };
+    for n in 0..5 {
+        let answer = server.send(make("ann", &ann, &format!("k{n}"))).await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+    }
+    // A sixth key is refused and changes nothing; a replay still works;
+    // another customer is not held back.
+    let refused = server.send(make("ann", &ann, "k5")).await;
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    assert_eq!(refused.body["code"], "rate_limited");
+    let ann_id = mercato_engine::UserId::new("ann").unwrap();
+    assert_eq!(server.state.engine.carts_of_user(&ann_id).unwrap().len(), 5);
+    let replay = server.send(make("ann", &ann, "k0")).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    let other = server.send(make("bob", &bob, "k5")).await;
+    assert_eq!(other.status, 201, "{}", other.text);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_minted_token_is_never_stored_and_its_replay_is_the_same_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let mint = || {
+        request(
+            "POST",
+            "/api/v1/auth/tokens",
+            Some(ADMIN),
+            Some(json!({"user_id": "cat"})),
+            &[("idempotency-key", "mint-1")],
+        )
+    };
+    let first = server.send(mint()).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let token = first.body["token"].as_str().unwrap().to_owned();
+    let replay = server.send(mint()).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(replay.body, first.body, "the same token, minted again");
+    // The token works, and no file of the data directory holds it.
+    let orders = server
+        .call("GET", "/api/v1/orders/user/cat", Some(&token), None)
+        .await;
+    assert_eq!(orders.status, 200, "{}", orders.text);
+    server.state.engine.flush().await.unwrap();
+    server.shutdown().await;
+    let mut files = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes
+                    .windows(token.len())
+                    .any(|window| window == token.as_bytes()),
+                "{} holds the token",
+                path.display()
+            );
+        }
+    }
+    assert!(files > 0);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("db");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = server(&data);
+    server.product(1, "1.00", 5).await;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let mut files = 0;
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            files += 1;
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+    }
+    assert!(files >= 2, "the store and its log");
     server.shutdown().await;
 }
