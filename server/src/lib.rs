@@ -35,6 +35,7 @@ mod auth;
 mod extract;
 mod gateway;
 mod idempotency;
+mod listener;
 mod metrics;
 mod money;
 mod notify;
@@ -51,6 +52,7 @@ pub use gateway::{
     load_or_create_webhook_secret,
 };
 pub use idempotency::{IDEMPOTENCY_TTL, IDEMPOTENT_REPLAYED};
+pub use listener::ConnectionLimits;
 pub use metrics::Metrics;
 pub use notify::{
     EmailNotifier, NOTIFICATION_ID_HEADER, NOTIFICATION_SECRET_FILE, NotificationSettings,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use mercato_engine::Durability;
-use mercato_server::{Limits, NotificationSettings, ServerConfig};
+use mercato_server::{ConnectionLimits, Limits, NotificationSettings, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -185,6 +185,22 @@ struct ServeArgs {
     /// The longest one notification send may take, in milliseconds.
     #[arg(long, env = "MERCATO_NOTIFY_TIMEOUT_MS", default_value_t = 10_000)]
     notify_timeout_ms: u64,
+    /// The most client connections open at once (kept below the open-files
+    /// limit); more clients wait until one closes.
+    #[arg(long, env = "MERCATO_CONNECTIONS_MAX", default_value_t = 4_096)]
+    connections_max: usize,
+    /// The longest a client may take to send a request's headers, in
+    /// milliseconds; also how long an idle keep-alive connection stays open.
+    #[arg(long, env = "MERCATO_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// The longest a request may take, its body included, in milliseconds
+    /// (408 past it).
+    #[arg(long, env = "MERCATO_REQUEST_TIMEOUT_MS", default_value_t = 60_000)]
+    request_timeout_ms: u64,
+    /// At shutdown, how long requests in flight may finish before every
+    /// connection is closed, in milliseconds.
+    #[arg(long, env = "MERCATO_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    shutdown_grace_ms: u64,
 }
 
 /// The longest simulated gateway latency, in milliseconds.
@@ -264,10 +280,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         || args.queue_max == 0
         || args.body_limit_bytes == 0
         || args.cart_ttl_days == 0
+        || args.connections_max == 0
+        || args.header_timeout_ms == 0
+        || args.request_timeout_ms == 0
     {
         eprintln!(
             "error: --sync-interval-ms, --checkpoint-interval-ms, --queue-max, \
-             --body-limit-bytes, --worker-threads and --cart-ttl-days must be at least 1"
+             --body-limit-bytes, --worker-threads, --cart-ttl-days, --connections-max, \
+             --header-timeout-ms and --request-timeout-ms must be at least 1"
         );
         return ExitCode::from(2);
     }
@@ -314,7 +334,13 @@ fn serve(args: ServeArgs) -> ExitCode {
         limits: Limits {
             body_bytes_max: args.body_limit_bytes,
             rate_limit_per_second: args.rate_limit,
+            request_timeout: Duration::from_millis(args.request_timeout_ms),
             ..Limits::default()
+        },
+        connections: ConnectionLimits {
+            connections_max: args.connections_max,
+            header_timeout: Duration::from_millis(args.header_timeout_ms),
+            shutdown_grace: Duration::from_millis(args.shutdown_grace_ms),
         },
         queue_max: args.queue_max,
         checkpoint_interval: Duration::from_millis(args.checkpoint_interval_ms),

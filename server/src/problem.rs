@@ -35,6 +35,7 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "idempotency_key_in_use" => (StatusCode::CONFLICT, "Idempotency key in use"),
         "refund_exceeds_captured" => (StatusCode::CONFLICT, "Refund exceeds captured"),
         "gateway_error" => (StatusCode::BAD_GATEWAY, "Payment gateway error"),
+        "request_timeout" => (StatusCode::REQUEST_TIMEOUT, "Request timeout"),
         "payload_too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
         "unsupported_media_type" => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
         "rate_limited" => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),

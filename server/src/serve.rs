@@ -59,6 +59,8 @@ pub struct ServerConfig {
     pub gateway_webhook_delay: Duration,
     /// How customers are notified.
     pub notifications: NotificationSettings,
+    /// How connections are bounded.
+    pub connections: crate::listener::ConnectionLimits,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -192,12 +194,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     }
     println!("API reference: http://{address}/docs");
 
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal(state))
-    .await;
+    crate::listener::serve(listener, app, config.connections, shutdown_signal(state)).await;
     // Every request has been answered; the saga runner finishes the batch
     // in hand (a restart resumes whatever it leaves), then the writer
     // finishes and syncs.
@@ -206,7 +203,6 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     tokio::task::spawn_blocking(move || engine.shutdown())
         .await
         .expect("the writer stops");
-    served.map_err(io("the server failed"))?;
     println!("mercato stopped");
     Ok(())
 }

@@ -53,6 +53,10 @@ pub struct Limits {
     /// hours each is kept); past it a new key is refused with 429. The
     /// admin has no cap. Default 1000.
     pub idempotency_records_per_customer_max: usize,
+    /// The longest a request may take from its headers to its answer,
+    /// reading its body included; past it the answer is `408
+    /// request_timeout`. Default 60 s.
+    pub request_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -61,6 +65,7 @@ impl Default for Limits {
             body_bytes_max: 1 << 20,
             rate_limit_per_second: None,
             idempotency_records_per_customer_max: 1_000,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }

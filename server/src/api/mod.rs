@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn_with_state(state.clone(), rate_limit::limit))
+        .layer(from_fn_with_state(state.clone(), crate::listener::request_deadline))
         .layer(DefaultBodyLimit::max(body_bytes_max))
         .layer(
             ServiceBuilder::new()

@@ -20,7 +20,7 @@ pub(crate) const TOKEN: &str = "binary-test-admin-token-42";
 
 /// A running server process, killed on drop.
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) base: String,
     pub(crate) stdout: Arc<std::sync::Mutex<Vec<String>>>,
 }

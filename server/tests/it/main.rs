@@ -3,6 +3,7 @@
 
 mod binary;
 mod carts;
+mod connections;
 mod full_disk;
 mod hostile;
 mod notifications;
