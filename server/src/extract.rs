@@ -2,11 +2,12 @@
 //! fields refused, the failing field named), path and query parameters.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
+use crate::guard::scrub;
 use crate::problem::ApiError;
 
 /// A JSON request body. Requires `Content-Type: application/json`.
@@ -88,6 +89,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
+        let inner = scrub(&inner.to_string());
         if path == "." {
             ApiError::new("invalid_request", format!("malformed JSON body: {inner}"))
         } else {
@@ -95,7 +97,10 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         }
     })?;
     deserializer.end().map_err(|error| {
-        ApiError::new("invalid_request", format!("malformed JSON body: {error}"))
+        ApiError::new(
+            "invalid_request",
+            format!("malformed JSON body: {}", scrub(&error.to_string())),
+        )
     })?;
     Ok(value)
 }
@@ -107,11 +112,45 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // Ids have one spelling each: `+1`, `0001`, a dashless, braced or
+        // `urn:` UUID are not other names of `1` or of the UUID.
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            for (name, value) in &raw {
+                if !canonical(value) {
+                    return Err(ApiError::invalid(
+                        name,
+                        format!(
+                            "{value:?} is not written canonically (no sign, no leading zeros, UUIDs as 8-4-4-4-12 hex)"
+                        ),
+                    ));
+                }
+            }
+        }
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| ApiPath(value))
-            .map_err(|rejection| ApiError::new("invalid_request", rejection.body_text()))
+            .map_err(|rejection| ApiError::new("invalid_request", scrub(&rejection.body_text())))
     }
+}
+
+/// Whether a path parameter is written the one way it may be: a number
+/// without sign or leading zeros; a UUID as 36 characters of 8-4-4-4-12
+/// hex; anything else as it is.
+fn canonical(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    if bytes.first() == Some(&b'+') {
+        return false;
+    }
+    if bytes.iter().all(u8::is_ascii_digit) {
+        return bytes.len() == 1 || bytes.first() != Some(&b'0');
+    }
+    if value.parse::<mercato_engine::Uuid>().is_ok() {
+        return value.len() == 36
+            && value
+                .char_indices()
+                .all(|(index, c)| matches!(index, 8 | 13 | 18 | 23) == (c == '-'));
+    }
+    true
 }
 
 /// Query parameters (unknown ones are refused where the type says so).
@@ -124,7 +163,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| ApiError::new("invalid_request", rejection.body_text()))
+            .map_err(|rejection| ApiError::new("invalid_request", scrub(&rejection.body_text())))
     }
 }
 

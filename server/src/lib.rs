@@ -34,6 +34,7 @@ mod api;
 mod auth;
 mod extract;
 mod gateway;
+mod guard;
 mod idempotency;
 mod listener;
 mod metrics;

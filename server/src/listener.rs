@@ -108,7 +108,7 @@ pub(crate) async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_buf_size(64 * 1024);
+        .max_buf_size(128 * 1024);
     builder
         .http2()
         .timer(TokioTimer::new())

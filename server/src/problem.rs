@@ -36,6 +36,11 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "refund_exceeds_captured" => (StatusCode::CONFLICT, "Refund exceeds captured"),
         "gateway_error" => (StatusCode::BAD_GATEWAY, "Payment gateway error"),
         "request_timeout" => (StatusCode::REQUEST_TIMEOUT, "Request timeout"),
+        "uri_too_long" => (StatusCode::URI_TOO_LONG, "URI too long"),
+        "headers_too_large" => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request header fields too large",
+        ),
         "payload_too_large" => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
         "unsupported_media_type" => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
         "rate_limited" => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use mercato_server::Limits;
 
-use crate::support::{ADMIN, engine_config, request, server, server_with};
+use crate::support::{ADMIN, assert_problem, engine_config, request, server, server_with};
 
 #[tokio::test]
 async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
@@ -297,5 +297,104 @@ async fn the_data_directory_and_its_files_are_the_owners_only() {
         }
     }
     assert!(files >= 2, "the store and its log");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn framework_rejections_are_problem_documents_with_safe_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    server.product(1, "1.00", 1).await;
+    let long = format!("/api/v1/products?category={}", "x".repeat(9_000));
+    let answer = server.call("GET", &long, None, None).await;
+    assert_problem(&answer, 414, "uri_too_long");
+    let mut many = request("GET", "/healthz", None, None, &[]);
+    for n in 0..120 {
+        many.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(format!("x-h{n}").as_bytes()).unwrap(),
+            "v".parse().unwrap(),
+        );
+    }
+    assert_problem(&server.send(many).await, 431, "headers_too_large");
+    for path in ["/healthz", "/api/v1/products/1", "/api/v1/nope", "/docs/"] {
+        let answer = server.call("GET", path, None, None).await;
+        assert_eq!(
+            answer.headers["x-content-type-options"], "nosniff",
+            "{path}"
+        );
+    }
+    let docs = server.call("GET", "/docs/", None, None).await;
+    assert!(
+        docs.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'self'")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn ids_in_paths_have_one_spelling_and_errors_name_no_rust_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    server.product(1, "1.00", 1).await;
+    assert_eq!(
+        server
+            .call("GET", "/api/v1/products/1", None, None)
+            .await
+            .status,
+        200
+    );
+    for path in [
+        "/api/v1/products/+1",
+        "/api/v1/products/01",
+        "/api/v1/products/0001",
+        "/api/v1/inventory/+1",
+        "/api/v1/orders/0193a5c400007000800000000000000f",
+        "/api/v1/orders/urn:uuid:0193a5c4-0000-7000-8000-00000000000f",
+        "/api/v1/orders/%7B0193a5c4-0000-7000-8000-00000000000f%7D",
+    ] {
+        let answer = server.admin("GET", path, None).await;
+        assert_eq!(answer.status, 400, "{path}: {}", answer.text);
+        assert_eq!(answer.body["code"], "invalid_request");
+    }
+    let unknown = server
+        .admin(
+            "GET",
+            "/api/v1/orders/0193a5c4-0000-7000-8000-00000000000f",
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    // Parser errors speak JSON, not Rust.
+    for (path, body) in [
+        ("/api/v1/products", json!({"name": 3, "price": "1.00"})),
+        (
+            "/api/v1/products",
+            json!({"id": "x", "name": "a", "price": "1.00"}),
+        ),
+        ("/api/v1/products", json!(3)),
+        (
+            "/api/v1/products",
+            json!({"name": "a", "price": "1.00", "attributes": [1]}),
+        ),
+    ] {
+        let answer = server.admin("POST", path, Some(body.clone())).await;
+        assert_eq!(answer.status, 400, "{body}");
+        let detail = answer.body["detail"].as_str().unwrap();
+        for rust in [
+            "u64", "struct", "String", "BTreeMap", "Create", "usize", "Option",
+        ] {
+            assert!(!detail.contains(rust), "{body}: {detail}");
+        }
+    }
+    let answer = server.call("GET", "/api/v1/products/abc", None, None).await;
+    assert_eq!(answer.status, 400);
+    assert!(!answer.text.contains("u64"), "{}", answer.text);
+    let answer = server
+        .call("GET", "/api/v1/products?limit=x", None, None)
+        .await;
+    assert_eq!(answer.status, 400);
+    assert!(!answer.text.contains("usize"), "{}", answer.text);
     server.shutdown().await;
 }
