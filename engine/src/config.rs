@@ -101,6 +101,19 @@ pub struct EngineConfig {
     /// cart is touched by every change to it (reads do not count). Between
     /// 1 s and [`CART_TTL_MAX`]. Default: 30 days.
     pub cart_ttl: Duration,
+    /// How long events are kept: an event older than this that every
+    /// consumer with a saved position has passed is removed (the newest
+    /// event is always kept). `None` keeps every event. Default: 30 days.
+    pub event_retention: Option<Duration>,
+    /// How long a finished reservation (committed, released, expired) is
+    /// kept after it finished, unless its order can still change (a
+    /// confirmed order may be cancelled). `None` keeps them all. Default:
+    /// 30 days.
+    pub reservation_retention: Option<Duration>,
+    /// The most records (events, then reservations) removed or examined in
+    /// one batch by retention, which runs at most once a second; the rest
+    /// follow. Default: 1,024.
+    pub compactions_per_batch_max: usize,
 }
 
 /// The longest [`EngineConfig::cart_ttl`]: ten years.
@@ -128,6 +141,9 @@ impl EngineConfig {
             observer: None,
             storage_backend: None,
             log_storage: None,
+            event_retention: Some(Duration::from_secs(30 * 86_400)),
+            reservation_retention: Some(Duration::from_secs(30 * 86_400)),
+            compactions_per_batch_max: 1_024,
             log_segment_bytes: 72 << 20,
             cart_ttl: Duration::from_secs(30 * 86_400),
         }
@@ -159,6 +175,21 @@ impl EngineConfig {
         }
         if self.expiries_per_batch_max == 0 {
             return invalid("expiries_per_batch_max", "must be at least 1");
+        }
+        if self.compactions_per_batch_max == 0 || self.compactions_per_batch_max > 65_536 {
+            return invalid("compactions_per_batch_max", "must be between 1 and 65536");
+        }
+        if self
+            .event_retention
+            .is_some_and(|age| age < Duration::from_secs(60))
+            || self
+                .reservation_retention
+                .is_some_and(|age| age < Duration::from_secs(60))
+        {
+            return invalid(
+                "event_retention",
+                "event_retention and reservation_retention must be at least 60 s (or None)",
+            );
         }
         if self.checkpoint_interval.is_zero() || self.checkpoint_interval > Duration::from_secs(60)
         {

@@ -52,6 +52,7 @@ mod observer;
 mod orders;
 mod outbox;
 mod payments;
+mod retention;
 mod storage;
 mod store;
 mod subscription;

@@ -34,6 +34,7 @@ use crate::notifications::{self, writes::NotificationCommand};
 use crate::observer::BatchReport;
 use crate::orders::{self, writes::OrderCommand};
 use crate::outbox::{self, OutboxCommand};
+use crate::retention;
 use crate::storage::{self, StoredProduct};
 use crate::store::{self, Opened};
 use crate::view::View;
@@ -322,6 +323,10 @@ pub(crate) struct WriterState {
     /// expires `cart_ttl` after that. May be earlier than the truth (a cart
     /// changed since), never later.
     pub(crate) oldest_cart_change: Option<Timestamp>,
+    /// When the next retention slice is due (`retention`).
+    pub(crate) next_compaction: Timestamp,
+    /// Where the next sweep of finished reservations starts (`retention`).
+    pub(crate) reservation_sweep_from: u128,
 }
 
 impl WriterState {
@@ -373,6 +378,8 @@ impl WriterState {
             next_deadline,
             next_idempotency_expiry,
             oldest_cart_change,
+            next_compaction: Timestamp(0),
+            reservation_sweep_from: 0,
         })
     }
 
@@ -519,7 +526,8 @@ impl Writer {
             .next_idempotency_expiry
             .is_some_and(|expiry| expiry <= now);
         let carts_due = carts::writes::purge_due(&self.state, &self.config, now);
-        expiry_due || purge_due || carts_due || self.sync_due()
+        let compaction_due = retention::due(&self.state, now);
+        expiry_due || purge_due || carts_due || compaction_due || self.sync_due()
     }
 
     /// Whether the next commit should sync redb: periodic durability's
@@ -804,6 +812,10 @@ impl Writer {
             if b.failure.is_none() {
                 let purged = carts::writes::purge(&mut b);
                 b.check(purged);
+            }
+            if b.failure.is_none() {
+                let compacted = retention::compact(&mut b);
+                b.check(compacted);
             }
             for command in commands {
                 if let Some(error) = b.failure.as_ref() {

@@ -201,6 +201,18 @@ struct ServeArgs {
     /// connection is closed, in milliseconds.
     #[arg(long, env = "MERCATO_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     shutdown_grace_ms: u64,
+    /// Days an event is kept once every consumer has passed it (0: for ever).
+    #[arg(long, env = "MERCATO_EVENT_RETENTION_DAYS", default_value_t = 30)]
+    event_retention_days: u64,
+    /// Days a finished reservation is kept, unless its order can still
+    /// change (0: for ever).
+    #[arg(long, env = "MERCATO_RESERVATION_RETENTION_DAYS", default_value_t = 30)]
+    reservation_retention_days: u64,
+}
+
+/// `days` as a retention: 0 keeps for ever.
+fn days(days: u64) -> Option<Duration> {
+    (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)))
 }
 
 /// The longest simulated gateway latency, in milliseconds.
@@ -337,6 +349,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             ..Limits::default()
         },
+        event_retention: days(args.event_retention_days),
+        reservation_retention: days(args.reservation_retention_days),
         connections: ConnectionLimits {
             connections_max: args.connections_max,
             header_timeout: Duration::from_millis(args.header_timeout_ms),

@@ -61,6 +61,11 @@ pub struct ServerConfig {
     pub notifications: NotificationSettings,
     /// How connections are bounded.
     pub connections: crate::listener::ConnectionLimits,
+    /// How long old events are kept once every consumer has passed them
+    /// (`None`: for ever).
+    pub event_retention: Option<Duration>,
+    /// How long finished reservations are kept (`None`: for ever).
+    pub reservation_retention: Option<Duration>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -109,6 +114,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     engine_config.queue_max = config.queue_max;
     engine_config.checkpoint_interval = config.checkpoint_interval;
     engine_config.cart_ttl = config.cart_ttl;
+    engine_config.event_retention = config.event_retention;
+    engine_config.reservation_retention = config.reservation_retention;
     engine_config.batch_max = engine_config.batch_max.min(config.queue_max);
     engine_config.observer = Some(metrics.clone());
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))

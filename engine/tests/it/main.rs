@@ -12,4 +12,5 @@ mod model;
 mod notifications;
 mod orders;
 mod powerloss;
+mod retention;
 mod support;
