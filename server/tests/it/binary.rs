@@ -80,6 +80,19 @@ pub(crate) fn start(
     }
 }
 
+/// The server's output once it says `needle` (it is read by a thread, so
+/// it may lag the server's readiness), for at most 30 s.
+pub(crate) async fn output_with(server: &Server, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = server.stdout.lock().unwrap().join("\n");
+        if output.contains(needle) || Instant::now() > deadline {
+            return output;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub(crate) async fn wait_ready(server: &Server, client: &reqwest::Client) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -256,7 +269,7 @@ async fn first_start_loads_the_sample_catalog_and_stores_an_admin_token() {
         let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let output = server.stdout.lock().unwrap().join("\n");
+    let output = output_with(&server, "API reference").await;
     assert!(
         output.contains(&token_file.display().to_string()),
         "the startup output says where the token is: {output}"
@@ -339,7 +352,7 @@ async fn the_binary_takes_payments_and_receives_its_gateways_webhooks() {
     );
     wait_ready(&server, &client).await;
     let base = server.base.clone();
-    let output = server.stdout.lock().unwrap().join("\n");
+    let output = output_with(&server, "API reference").await;
     assert!(output.contains("webhook secret: from"), "{output}");
     assert!(
         !dir.path()

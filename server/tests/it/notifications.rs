@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
-use crate::binary::{TOKEN, admin, settled, start, wait_ready};
+use crate::binary::{TOKEN, admin, output_with, settled, start, wait_ready};
 
 const NOTIFY_SECRET: &str = "notify_secret_for_tests_0123";
 
@@ -248,7 +248,7 @@ async fn notifications_reach_a_webhook_and_an_smtp_server_and_are_read_and_retri
     );
     wait_ready(&server, &client).await;
     let base = server.base.clone();
-    let output = server.stdout.lock().unwrap().join("\n");
+    let output = output_with(&server, "API reference").await;
     assert!(
         output.contains("notifications: store, webhook, email"),
         "{output}"
