@@ -1,6 +1,7 @@
 //! The server's integration tests: the router in process, a real socket,
 //! and the real binary killed and restarted.
 
+mod authz;
 mod binary;
 mod carts;
 mod connections;
