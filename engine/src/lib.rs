@@ -37,6 +37,7 @@
 
 mod carts;
 mod catalog;
+mod check;
 mod clock;
 mod codec;
 mod config;
@@ -68,6 +69,7 @@ pub use catalog::{
     PRODUCT_PRICE_MAX, PRODUCT_PRICE_SCALE_MAX, PRODUCT_SKU_LENGTH_MAX, Page, Product,
     ProductPatch,
 };
+pub use check::CheckReport;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CART_TTL_MAX, Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
 pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};

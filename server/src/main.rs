@@ -33,6 +33,21 @@ enum Command {
     /// Recover a stopped server's store: replay its write-ahead log and say
     /// what was found. A damaged log is only ever dropped with --accept-loss.
     Recover(RecoverArgs),
+    /// Check a stopped server's store: replay its log, check the file's
+    /// integrity and the contract's invariants (stock against reservations
+    /// and the event log, orders and payments, notifications). Exits 1 when
+    /// anything is wrong.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The data directory of the stopped server.
+    #[arg(long, env = "MERCATO_DATA_DIR", default_value = "data/db")]
+    data_dir: PathBuf,
+    /// The store's currency, as given to `mercato serve`.
+    #[arg(long, env = "MERCATO_CURRENCY", default_value = "USD")]
+    currency: String,
 }
 
 #[derive(clap::Args)]
@@ -231,6 +246,64 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(*args),
         Command::Bench(args) => mercato_benches::cli::run(args),
         Command::Recover(args) => recover(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn check(args: CheckArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if !args
+        .data_dir
+        .join(mercato_engine::DATABASE_FILE_NAME)
+        .is_file()
+    {
+        eprintln!(
+            "error: {} holds no store ({} is missing)",
+            args.data_dir.display(),
+            mercato_engine::DATABASE_FILE_NAME
+        );
+        return ExitCode::from(2);
+    }
+    let mut config = mercato_engine::EngineConfig::new(&args.data_dir);
+    config.currency = args.currency;
+    match mercato_engine::Engine::check(config) {
+        Ok(report) => {
+            println!(
+                "checked {}: {} products, {} active reservations, {} events, {} orders, {} notifications; \
+                 {} log record(s) replayed{}",
+                args.data_dir.display(),
+                report.products,
+                report.active_reservations,
+                report.events,
+                report.orders,
+                report.notifications,
+                report.recovery.replayed_records,
+                if report.repaired {
+                    "; redb repaired the file"
+                } else {
+                    ""
+                }
+            );
+            if report.is_sound() {
+                println!("every invariant holds");
+                ExitCode::SUCCESS
+            } else {
+                for problem in &report.problems {
+                    println!("PROBLEM: {problem}");
+                }
+                println!("{} problem(s)", report.problem_count);
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

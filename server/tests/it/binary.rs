@@ -202,6 +202,21 @@ async fn acknowledged_reservations_survive_sigkill_and_sigterm_exits_cleanly() {
     );
     drop(server);
 
+    // The killed store passes `mercato check` (which replays its log).
+    let checked = Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .args(["check", "--data-dir"])
+        .arg(dir.path())
+        .env("MERCATO_LOG", "error")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        checked.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(said.contains("every invariant holds"), "{said}");
+
     let server = start(dir.path(), &["--empty"], &[], Some(TOKEN));
     wait_ready(&server, &client).await;
     for order_id in &acknowledged {
