@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::Request;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use mercato_server::Limits;
 
@@ -396,5 +396,334 @@ async fn ids_in_paths_have_one_spelling_and_errors_name_no_rust_types() {
         .await;
     assert_eq!(answer.status, 400);
     assert!(!answer.text.contains("usize"), "{}", answer.text);
+    server.shutdown().await;
+}
+
+/// Bad inputs across every writing route: each is a 4xx problem document
+/// and leaves the event log (every change writes to it) as it was.
+#[tokio::test]
+async fn bad_inputs_everywhere_are_4xx_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    server.product(1, "2.00", 10).await;
+    let customer = server.customer("pat").await;
+    let cart = server
+        .call(
+            "POST",
+            "/api/v1/carts",
+            Some(&customer),
+            Some(json!({"user_id": "pat"})),
+        )
+        .await;
+    let cart_id = cart.body["id"].as_str().unwrap().to_owned();
+    let order = server.order(ADMIN, "pat", 1, 1, "tok_visa").await;
+    let order_id = order["id"].as_str().unwrap().to_owned();
+    let order = server
+        .until_order(&order_id, |order| order["status"] != "AWAITING_PAYMENT")
+        .await;
+    let payment_id = order["payment_id"].as_str().unwrap().to_owned();
+    let long = "x".repeat(300);
+    let huge = "y".repeat(5_000);
+    let uuid = "0193a5c4-0000-7000-8000-0000000000ee";
+    let cases: Vec<(&str, String, Value)> = vec![
+        // Products.
+        ("POST", "/api/v1/products".into(), json!({})),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "", "price": "1.00"}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": huge, "price": "1.00"}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "bogus": 1}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "id": 0}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "id": 1}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "id": -1}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "id": 1.5}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "category": "a\u{0}b"}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a\nb", "price": "1.00"}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "low_stock_threshold": -3}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "99999999999999999999.00"}),
+        ),
+        (
+            "POST",
+            "/api/v1/products".into(),
+            json!({"name": "a", "price": "1.00", "attributes": {"k": huge}}),
+        ),
+        ("POST", "/api/v1/products".into(), json!([1, 2, 3])),
+        ("POST", "/api/v1/products".into(), json!("text")),
+        (
+            "PATCH",
+            "/api/v1/products/1".into(),
+            json!({"price": "-1.00"}),
+        ),
+        ("PATCH", "/api/v1/products/1".into(), json!({"name": ""})),
+        ("PATCH", "/api/v1/products/1".into(), json!({"nope": true})),
+        ("PATCH", "/api/v1/products/999".into(), json!({"name": "x"})),
+        ("PATCH", "/api/v1/products/abc".into(), json!({"name": "x"})),
+        ("DELETE", "/api/v1/products/999".into(), json!(null)),
+        (
+            "DELETE",
+            "/api/v1/products/18446744073709551616".into(),
+            json!(null),
+        ),
+        // Inventory.
+        ("PUT", "/api/v1/inventory/1".into(), json!({"on_hand": -1})),
+        (
+            "PUT",
+            "/api/v1/inventory/1".into(),
+            json!({"on_hand": "10"}),
+        ),
+        ("PUT", "/api/v1/inventory/999".into(), json!({"on_hand": 5})),
+        (
+            "PUT",
+            "/api/v1/inventory/1".into(),
+            json!({"on_hand": 1e30}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/1/adjust".into(),
+            json!({"delta": -1000}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/1/adjust".into(),
+            json!({"delta": "1"}),
+        ),
+        ("POST", "/api/v1/inventory/1/adjust".into(), json!({})),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": uuid, "items": []}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": uuid, "items": [{"product_id": 1, "quantity": 0}]}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": uuid, "items": [{"product_id": 1, "quantity": 1000}]}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": uuid, "items": [{"product_id": 999, "quantity": 1}]}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": "not-a-uuid", "items": [{"product_id": 1, "quantity": 1}]}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": uuid, "items": [{"product_id": 1, "quantity": 1}, {"product_id": 1, "quantity": 1}]}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": uuid, "items": [{"product_id": 1, "quantity": 1}], "ttl_seconds": 0}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/reserve".into(),
+            json!({"order_id": uuid, "items": [{"product_id": 1, "quantity": 1}], "ttl_seconds": 999999999}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/commit".into(),
+            json!({"order_id": uuid}),
+        ),
+        (
+            "POST",
+            "/api/v1/inventory/release".into(),
+            json!({"order_id": uuid}),
+        ),
+        ("POST", "/api/v1/inventory/commit".into(), json!({})),
+        // Tokens.
+        ("POST", "/api/v1/auth/tokens".into(), json!({"user_id": ""})),
+        (
+            "POST",
+            "/api/v1/auth/tokens".into(),
+            json!({"user_id": long}),
+        ),
+        (
+            "POST",
+            "/api/v1/auth/tokens".into(),
+            json!({"user_id": "a", "ttl_seconds": 0}),
+        ),
+        (
+            "POST",
+            "/api/v1/auth/tokens".into(),
+            json!({"user_id": "a", "ttl_seconds": 99999999999_u64}),
+        ),
+        // Carts.
+        ("POST", "/api/v1/carts".into(), json!({"user_id": ""})),
+        ("POST", "/api/v1/carts".into(), json!({"user_id": "a\u{7}"})),
+        (
+            "PUT",
+            format!("/api/v1/carts/{cart_id}/items/999"),
+            json!({"quantity": 1}),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/carts/{cart_id}/items/1"),
+            json!({"quantity": -1}),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/carts/{cart_id}/items/1"),
+            json!({"quantity": 10000001}),
+        ),
+        (
+            "PUT",
+            format!("/api/v1/carts/{uuid}/items/1"),
+            json!({"quantity": 1}),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/carts/{uuid}/items/1"),
+            json!(null),
+        ),
+        // Orders.
+        (
+            "POST",
+            "/api/v1/orders".into(),
+            json!({"user_id": "pat", "items": [], "payment": {"method": "card", "token": "tok_visa"}}),
+        ),
+        (
+            "POST",
+            "/api/v1/orders".into(),
+            json!({"user_id": "pat", "items": [{"product_id": 1, "quantity": 1}]}),
+        ),
+        (
+            "POST",
+            "/api/v1/orders".into(),
+            json!({"user_id": "pat", "items": [{"product_id": 1, "quantity": 1}], "cart_id": cart_id, "payment": {"method": "card", "token": "tok_visa"}}),
+        ),
+        (
+            "POST",
+            "/api/v1/orders".into(),
+            json!({"user_id": "pat", "items": [{"product_id": 1, "quantity": 1}], "payment": {"method": "cheque", "token": "x"}}),
+        ),
+        (
+            "POST",
+            "/api/v1/orders".into(),
+            json!({"user_id": "pat", "items": [{"product_id": 1, "quantity": 1}], "payment": {"method": "card", "token": huge}}),
+        ),
+        (
+            "POST",
+            "/api/v1/orders".into(),
+            json!({"user_id": "pat", "items": [{"product_id": 1, "quantity": 1}], "payment": {"method": "card", "token": "tok_visa"}, "email": huge}),
+        ),
+        ("POST", format!("/api/v1/orders/{uuid}/cancel"), json!(null)),
+        ("POST", format!("/api/v1/orders/{uuid}/ship"), json!({})),
+        (
+            "POST",
+            format!("/api/v1/orders/{order_id}/deliver"),
+            json!(null),
+        ),
+        (
+            "POST",
+            format!("/api/v1/orders/{order_id}/ship"),
+            json!({"carrier": huge}),
+        ),
+        // Payments.
+        (
+            "POST",
+            "/api/v1/payments/process".into(),
+            json!({"order_id": order_id, "amount": "1.00", "token": "tok_visa"}),
+        ),
+        (
+            "POST",
+            "/api/v1/payments/process".into(),
+            json!({"order_id": uuid, "amount": "2.00", "token": "tok_visa"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/payments/{payment_id}/refund"),
+            json!({"amount": "100.00"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/payments/{payment_id}/refund"),
+            json!({"amount": "0.00"}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/payments/{payment_id}/refund"),
+            json!({"amount": "0.001"}),
+        ),
+        ("POST", format!("/api/v1/payments/{uuid}/refund"), json!({})),
+        // Notifications.
+        (
+            "POST",
+            format!("/api/v1/notifications/{uuid}/retry"),
+            json!(null),
+        ),
+    ];
+    assert!(cases.len() >= 60, "{} cases", cases.len());
+    let head = server.state.engine.last_event_seq();
+    let stock = server.stock(1).await;
+    for (method, uri, body) in &cases {
+        let body = (!body.is_null()).then(|| body.clone());
+        let answer = server.admin(method, uri, body.clone()).await;
+        let status = answer.status.as_u16();
+        assert!(
+            (400..500).contains(&status),
+            "{method} {uri} {body:?} answered {status}: {}",
+            answer.text
+        );
+        assert_eq!(
+            answer.headers["content-type"], "application/problem+json",
+            "{method} {uri}"
+        );
+        assert_eq!(
+            server.state.engine.last_event_seq(),
+            head,
+            "{method} {uri} {body:?} changed something"
+        );
+    }
+    assert_eq!(server.stock(1).await, stock);
     server.shutdown().await;
 }
