@@ -85,6 +85,14 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
+    // JSON Schema's integers include whole-number floats (`1088.0`), so a
+    // body that fails is read once more with those made integers.
+    if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && integral_floats(&mut value)
+        && let Ok(parsed) = serde_json::from_value(value)
+    {
+        return Ok(parsed);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -103,6 +111,39 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         )
     })?;
     Ok(value)
+}
+
+/// Makes every whole-number float in `value` an integer; whether any was.
+fn integral_floats(value: &mut serde_json::Value) -> bool {
+    use serde_json::{Number, Value};
+    match value {
+        Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            let integer = if float.fract() != 0.0 || !float.is_finite() {
+                None
+            } else if (0.0..18_446_744_073_709_551_616.0).contains(&float) {
+                Some(Number::from(float as u64))
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&float) {
+                Some(Number::from(float as i64))
+            } else {
+                None
+            };
+            match integer {
+                Some(integer) => {
+                    *number = integer;
+                    true
+                }
+                None => false,
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |any, item| integral_floats(item) | any),
+        Value::Object(fields) => fields
+            .values_mut()
+            .fold(false, |any, field| integral_floats(field) | any),
+        _ => false,
+    }
 }
 
 /// Path parameters.

@@ -80,6 +80,11 @@ fn cart_body(cart: &Cart) -> CartBody {
 pub(crate) struct CreateCart {
     /// Required with the admin token. A customer may leave it out or name
     /// their own user (another user is `403`).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     user_id: Option<String>,
 }
 
@@ -88,6 +93,7 @@ pub(crate) struct CreateCart {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetQuantity {
     /// 0 removes the line; at most 1000000.
+    #[schema(maximum = 1_000_000)]
     quantity: u64,
 }
 

@@ -69,6 +69,7 @@ pub(crate) struct ListEvents {
     /// Events with `seq` greater than this (default 0).
     after: Option<u64>,
     /// Page size: default 50, larger values are clamped to 500.
+    #[param(minimum = 1)]
     limit: Option<usize>,
 }
 

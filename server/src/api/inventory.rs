@@ -47,6 +47,7 @@ impl From<Stock> for StockBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetStock {
     /// At least 0, and not below `reserved`.
+    #[schema(maximum = 1_000_000_000_000_u64)]
     on_hand: u64,
 }
 
@@ -62,8 +63,10 @@ pub(crate) struct AdjustStock {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LineBody {
+    #[schema(minimum = 1)]
     product_id: u64,
     /// At least 1.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     quantity: u64,
 }
 
@@ -73,6 +76,7 @@ pub(crate) struct LineBody {
 pub(crate) struct Reserve {
     order_id: Uuid,
     /// 1 to 100 lines over distinct products.
+    #[schema(min_items = 1, max_items = 100)]
     items: Vec<LineBody>,
     /// Default 900, from 1 to 86400.
     ttl_seconds: Option<u64>,

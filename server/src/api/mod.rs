@@ -134,13 +134,110 @@ impl Modify for DocsPage {
     }
 }
 
+/// The answers any operation may give whatever its handler does, added to
+/// every operation that does not document them itself, so that the
+/// document lists every status the server can send: `400` for a malformed
+/// parameter or body, `401` (and `403`) where a token is needed, `408`,
+/// `413`, `414`, `415`, `431` from the request guards, `429` when rate
+/// limiting is on, `503` when the writer is overloaded or the store
+/// unavailable.
+struct StandardResponses;
+
+impl Modify for StandardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Response};
+        let problem = |description: &str| -> RefOr<Response> {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        crate::problem::PROBLEM_CONTENT_TYPE,
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/v1/");
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_body = operation.request_body.is_some();
+                let has_parameters = operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|parameters| !parameters.is_empty());
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|security| !security.is_empty());
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description));
+                };
+                if has_body || has_parameters || api {
+                    add(
+                        "400",
+                        "`invalid_request`: a malformed parameter, header or body; `detail` names the field",
+                    );
+                }
+                if secured {
+                    add("401", "`unauthorized`: no valid token");
+                    add("403", "`forbidden`: a customer token on an admin operation");
+                }
+                if has_body {
+                    add(
+                        "413",
+                        "`payload_too_large`: the body is over the configured limit",
+                    );
+                    add(
+                        "415",
+                        "`unsupported_media_type`: the body is not `application/json`",
+                    );
+                }
+                add(
+                    "408",
+                    "`request_timeout`: the request took longer than the configured deadline",
+                );
+                add("414", "`uri_too_long`: the request target is over 8 KiB");
+                add(
+                    "431",
+                    "`headers_too_large`: too many headers, or too many bytes of them",
+                );
+                add(
+                    "429",
+                    "`rate_limited`: too many requests from this client (when rate limiting is on)",
+                );
+                if api {
+                    add(
+                        "503",
+                        "`overloaded`, `shutting_down` or `storage_unavailable`; `Retry-After` says when to try again",
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI document of every route.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     routes_and_openapi().1
 }
 
 fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::metrics))
@@ -175,7 +272,11 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::list_notifications))
         .routes(routes!(notifications::get_notification))
         .routes(routes!(notifications::retry_notification))
-        .split_for_parts()
+        .split_for_parts();
+    // Once every route is in: the answers every operation may give.
+    let mut openapi = openapi;
+    StandardResponses.modify(&mut openapi);
+    (router, openapi)
 }
 
 /// The whole HTTP API over `state`, ready to serve or to mount in another

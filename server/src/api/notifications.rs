@@ -115,12 +115,19 @@ pub(crate) struct ListNotifications {
     /// Only this user's. A customer sees only their own (another user's
     /// answers 404); without it, a customer gets their own and an admin
     /// everyone's.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     user_id: Option<String>,
     /// Only those about this order.
     order_id: Option<Uuid>,
     /// Page size: default 50, larger values are clamped to 500.
+    #[param(minimum = 1)]
     limit: Option<usize>,
     /// From a previous page's `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 

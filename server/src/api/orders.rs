@@ -110,9 +110,15 @@ impl From<&Order> for OrderBody {
 pub(crate) struct PlaceOrder {
     /// Whose order it is (1 to 255 characters); a customer token may only
     /// name its own user.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     user_id: String,
     /// What to order: 1 to 100 lines over distinct products, quantity at
     /// least 1. Exactly one of `items` and `cart_id`.
+    #[schema(min_items = 1, max_items = 100)]
     items: Option<Vec<OrderItem>>,
     /// Order the lines of this cart (the user's own, not empty) at current
     /// prices instead; the cart is emptied once the order is confirmed.
@@ -130,8 +136,10 @@ pub(crate) struct PlaceOrder {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OrderItem {
+    #[schema(minimum = 1)]
     product_id: u64,
     /// At least 1.
+    #[schema(minimum = 1, maximum = 1_000_000)]
     quantity: u64,
 }
 
@@ -142,8 +150,9 @@ pub(crate) struct PaymentMethodBody {
     method: PaymentMethod,
     /// The gateway's token for the card (1 to 255 bytes). The simulated
     /// gateway takes `tok_visa`, `tok_chargeDeclined`,
-    /// `tok_insufficientFunds` and `tok_delayed`.
-    #[schema(example = "tok_visa")]
+    /// `tok_insufficientFunds` and `tok_delayed`. (The schema's 63
+    /// characters are the most that always fit in 255 bytes.)
+    #[schema(example = "tok_visa", min_length = 1, max_length = 63)]
     token: String,
 }
 
@@ -216,8 +225,10 @@ pub(crate) struct OrderPage {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListOrders {
     /// Page size: default 50, larger values are clamped to 500.
+    #[param(minimum = 1)]
     limit: Option<usize>,
     /// From a previous page's `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 

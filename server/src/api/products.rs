@@ -70,11 +70,32 @@ impl From<Product> for ProductBody {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateProduct {
     /// Assigned when absent; a taken id is `409 conflict`.
+    #[schema(minimum = 1)]
     id: Option<u64>,
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     sku: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     name: String,
     description: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     category: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     brand: Option<String>,
     /// Decimal string, at least 0, at most two decimal places.
     #[schema(value_type = String, example = "19.99", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
@@ -89,10 +110,30 @@ pub(crate) struct CreateProduct {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateProduct {
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     sku: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     name: Option<String>,
     description: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     category: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     brand: Option<String>,
     #[schema(value_type = Option<String>, example = "19.99", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
     #[serde(default, deserialize_with = "crate::money::optional")]
@@ -116,10 +157,17 @@ pub(crate) struct ProductPage {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListProducts {
     /// Only this category.
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     category: Option<String>,
     /// Page size: default 50, larger values are clamped to 500.
+    #[param(minimum = 1)]
     limit: Option<usize>,
     /// From a previous page's `next_cursor`.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 

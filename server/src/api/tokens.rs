@@ -24,8 +24,14 @@ const TOKEN_TTL_MAX_SECONDS: u64 = 365 * 86_400;
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
     /// The user the token acts for (1 to 255 characters).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
+    )]
     user_id: String,
     /// Lifetime in seconds (default 86400, at most 31536000).
+    #[schema(minimum = 1, maximum = 31_536_000)]
     ttl_seconds: Option<u64>,
 }
 
