@@ -645,6 +645,29 @@ impl Engine {
             self.inner.head.clone(),
         ))
     }
+
+    /// Follows the event log from the events with `seq > after`, for a
+    /// consumer that keeps its position itself, beside its own effects (the
+    /// search index keeps it in its own commits, so its documents and its
+    /// position cannot disagree). [`Subscription::ack`] still saves the
+    /// position as `consumer`'s. An `after` past the end of the log is
+    /// refused: the events it would skip do not exist yet.
+    pub fn subscribe_after(&self, consumer: &str, after: u64) -> Result<Subscription, Error> {
+        outbox::validate_consumer_name(consumer)?;
+        let head = self.last_event_seq();
+        if after > head {
+            return Err(Error::invalid(
+                "after",
+                format!("the log ends at {head}"),
+            ));
+        }
+        Ok(Subscription::new(
+            self.clone(),
+            consumer.to_owned(),
+            after,
+            self.inner.head.clone(),
+        ))
+    }
 }
 
 /// A write, built but not yet sent: one constructor per kind of write,

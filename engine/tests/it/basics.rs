@@ -523,6 +523,19 @@ async fn subscribers_are_woken_and_resume_from_their_saved_position() {
         engine.subscribe("").err().unwrap().code(),
         "invalid_request"
     );
+
+    // A consumer that keeps its position itself starts where it says.
+    let mut from_zero = engine.subscribe_after("search", 0).unwrap();
+    let events = from_zero.next_batch(10).await.unwrap();
+    assert_eq!(events.first().map(|e| e.seq), Some(1));
+    let head = engine.last_event_seq();
+    let mut at_head = engine.subscribe_after("search", head).unwrap();
+    assert!(at_head.try_next_batch(10).unwrap().is_empty());
+    assert_eq!(
+        engine.subscribe_after("search", head + 1).err().unwrap().code(),
+        "invalid_request",
+        "past the log's end"
+    );
 }
 
 #[test]
