@@ -1,0 +1,315 @@
+//! [`Indexer`]: the thread that keeps the index fresh by following the
+//! store's event log.
+//!
+//! It reads events from the position of the index's last commit (consumer
+//! `search`), gathers them for at least [`COMMIT_INTERVAL_MIN`] since the
+//! previous commit, re-reads each product they concern from the engine
+//! (once per product per batch, whatever its events), and rewrites a
+//! document only when something a search sees changed (its fingerprint):
+//! most inventory events change nothing visible. Then one commit carries
+//! the documents and the new position (tantivy's commit payload), and the
+//! reader is reloaded at once. Batches that change nothing only move the
+//! position in memory; it is committed every [`POSITION_SAVE_INTERVAL`]
+//! and at stop. After a crash the indexer resumes from the last commit and
+//! applies those events again, which changes nothing.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mercato_engine::{EventEnvelope, PAGE_LIMIT_MAX, ProductId, Subscription};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocSet, IndexWriter, Searcher, TERMINATED, TantivyDocument, Term};
+use tokio::sync::watch;
+
+use crate::error::IndexError;
+use crate::index::Inner;
+use crate::schema::{CommitPayload, FINGERPRINT_COLUMN, Fields, document};
+
+/// The consumer name the indexer reads the log as.
+pub const INDEXER_CONSUMER: &str = "search";
+/// The shortest time between two commits: events meanwhile are gathered
+/// into one commit. Well under the one second the contract allows.
+pub const COMMIT_INTERVAL_MIN: Duration = Duration::from_millis(200);
+/// The longest a position moved by batches that changed nothing stays
+/// uncommitted.
+pub const POSITION_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+/// The most events gathered into one commit.
+pub const EVENTS_PER_COMMIT_MAX: usize = 50_000;
+/// Pause after a failure (a read of the store, a commit), before retrying
+/// from the last commit.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// The indexer's writer memory.
+const WRITER_MEMORY_BYTES: usize = 32 << 20;
+
+const _: () = assert!(EVENTS_PER_COMMIT_MAX >= PAGE_LIMIT_MAX);
+
+/// The running indexer. Stop it with [`Indexer::stop`] (dropping it stops
+/// it too, and waits).
+pub struct Indexer {
+    stop: watch::Sender<bool>,
+    thread: Option<JoinHandle<Result<(), IndexError>>>,
+}
+
+impl Indexer {
+    pub(crate) fn start(inner: Arc<Inner>) -> Result<Indexer, IndexError> {
+        let writer: IndexWriter<TantivyDocument> = inner
+            .index
+            .writer_with_num_threads(1, WRITER_MEMORY_BYTES)
+            .map_err(|error| match error {
+                tantivy::TantivyError::LockFailure(..) => {
+                    IndexError::Busy(inner.directory.display().to_string())
+                }
+                other => IndexError::Tantivy(other),
+            })?;
+        let position = *inner.indexed.borrow();
+        let subscription = inner
+            .engine
+            .subscribe_after(INDEXER_CONSUMER, position)?;
+        let (stop, stopped) = watch::channel(false);
+        let run = Run {
+            inner,
+            writer,
+            subscription,
+            stopped,
+            position,
+            committed: position,
+            last_commit: Instant::now() - COMMIT_INTERVAL_MIN,
+        };
+        let thread = std::thread::Builder::new()
+            .name("mercato-search".to_owned())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .map_err(IndexError::io("cannot start the indexer's runtime"))?;
+                runtime.block_on(run.run())
+            })
+            .map_err(IndexError::io("cannot start the indexer thread"))?;
+        Ok(Indexer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the indexer after the batch in hand, commits its position,
+    /// and waits for its thread. The error is the one that stopped it, if
+    /// any.
+    pub fn stop(mut self) -> Result<(), IndexError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), IndexError> {
+        self.stop.send_replace(true);
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| IndexError::IndexerPanicked)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop_and_join() {
+            tracing::error!(%error, "the search indexer stopped with an error");
+        }
+    }
+}
+
+struct Run {
+    inner: Arc<Inner>,
+    writer: IndexWriter<TantivyDocument>,
+    subscription: Subscription,
+    stopped: watch::Receiver<bool>,
+    /// The last event applied (committed or not).
+    position: u64,
+    /// The position in the index's last commit.
+    committed: u64,
+    last_commit: Instant,
+}
+
+/// Products to refresh and where the events end.
+#[derive(Default)]
+struct Gathered {
+    products: BTreeSet<ProductId>,
+    events: usize,
+    last: Option<u64>,
+}
+
+impl Gathered {
+    fn add(&mut self, events: Vec<EventEnvelope>) {
+        for envelope in events {
+            self.products.extend(envelope.event.product_ids());
+            self.events += 1;
+            self.last = Some(envelope.seq);
+        }
+    }
+}
+
+impl Run {
+    async fn run(mut self) -> Result<(), IndexError> {
+        loop {
+            if *self.stopped.borrow() {
+                break;
+            }
+            let unsaved = self.committed < self.position;
+            let batch = tokio::select! {
+                _ = self.stopped.changed() => break,
+                batch = self.subscription.next_batch(PAGE_LIMIT_MAX) => batch,
+                () = tokio::time::sleep(POSITION_SAVE_INTERVAL), if unsaved => {
+                    if let Err(error) = self.commit(self.position) {
+                        self.recover(error).await;
+                    }
+                    continue;
+                }
+            };
+            let events = match batch {
+                Ok(events) => events,
+                Err(mercato_engine::Error::ShuttingDown) => break,
+                Err(error) => {
+                    self.recover(error.into()).await;
+                    continue;
+                }
+            };
+            let mut gathered = Gathered::default();
+            gathered.add(events);
+            // Gather until the commit interval has passed, then take
+            // whatever else is there.
+            let wait = COMMIT_INTERVAL_MIN.saturating_sub(self.last_commit.elapsed());
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = self.stopped.changed() => {}
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
+            let result = self.gather_more(&mut gathered).and_then(|()| self.apply(&gathered));
+            if let Err(error) = result {
+                self.recover(error).await;
+            }
+        }
+        if self.committed < self.position {
+            self.commit(self.position)?;
+        }
+        tracing::debug!(position = self.position, "search indexer stopped");
+        Ok(())
+    }
+
+    fn gather_more(&mut self, gathered: &mut Gathered) -> Result<(), IndexError> {
+        while gathered.events < EVENTS_PER_COMMIT_MAX {
+            let events = self.subscription.try_next_batch(PAGE_LIMIT_MAX)?;
+            if events.is_empty() {
+                break;
+            }
+            gathered.add(events);
+        }
+        Ok(())
+    }
+
+    /// Rewrites the documents that changed, commits them with the position
+    /// when any did, and publishes the position.
+    fn apply(&mut self, gathered: &Gathered) -> Result<(), IndexError> {
+        let Some(last) = gathered.last else {
+            return Ok(());
+        };
+        let fields = self.inner.fields;
+        let engine = &self.inner.engine;
+        let searcher = self.inner.reader.searcher();
+        let mut changed = 0usize;
+        for &product_id in &gathered.products {
+            let indexed = indexed_fingerprint(&searcher, &fields, product_id)?;
+            let wanted = match engine.product(product_id)? {
+                Some(product) => engine
+                    .stock(product_id)?
+                    .map(|stock| document(&fields, &product, &stock)),
+                None => None,
+            };
+            let id = Term::from_field_u64(fields.id, product_id.0);
+            match (indexed, wanted) {
+                (None, None) => {}
+                (Some(indexed), Some((_, fingerprint))) if indexed == fingerprint => {}
+                (_, Some((document, _))) => {
+                    self.writer.delete_term(id);
+                    self.writer.add_document(document)?;
+                    changed += 1;
+                }
+                (Some(_), None) => {
+                    self.writer.delete_term(id);
+                    changed += 1;
+                }
+            }
+        }
+        if changed > 0 {
+            self.commit(last)?;
+        }
+        self.position = last;
+        self.inner.indexed.send_replace(last);
+        Ok(())
+    }
+
+    /// Commits what the writer holds with `position`, then reloads the
+    /// reader so searches see it at once.
+    fn commit(&mut self, position: u64) -> Result<(), IndexError> {
+        let mut commit = self.writer.prepare_commit()?;
+        commit.set_payload(&CommitPayload::new(position).encode());
+        commit.commit()?;
+        self.inner.reader.reload()?;
+        self.committed = position;
+        self.position = self.position.max(position);
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// After a failure: drops what is not committed and reads the log again
+    /// from the last commit, after a pause.
+    async fn recover(&mut self, error: IndexError) {
+        tracing::error!(%error, position = self.committed, "the search indexer failed; retrying from its last commit");
+        if let Err(error) = self.writer.rollback() {
+            tracing::error!(%error, "the search indexer cannot roll back");
+        }
+        tokio::select! {
+            _ = self.stopped.changed() => {}
+            () = tokio::time::sleep(RETRY_INTERVAL) => {}
+        }
+        match self
+            .inner
+            .engine
+            .subscribe_after(INDEXER_CONSUMER, self.committed)
+        {
+            Ok(subscription) => {
+                self.subscription = subscription;
+                self.position = self.committed;
+            }
+            Err(error) => {
+                tracing::error!(%error, "the search indexer cannot read the log again");
+            }
+        }
+    }
+}
+
+/// The fingerprint of the live document of `product_id`, if it has one.
+fn indexed_fingerprint(
+    searcher: &Searcher,
+    fields: &Fields,
+    product_id: ProductId,
+) -> Result<Option<u64>, IndexError> {
+    let term = Term::from_field_u64(fields.id, product_id.0);
+    for segment in searcher.segment_readers() {
+        let inverted = segment.inverted_index(fields.id)?;
+        let Some(mut postings) = inverted
+            .read_postings(&term, IndexRecordOption::Basic)
+            .map_err(IndexError::io("cannot read the search index"))?
+        else {
+            continue;
+        };
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if !segment.is_deleted(doc) {
+                let fingerprints = segment.fast_fields().u64(FINGERPRINT_COLUMN)?;
+                return Ok(fingerprints.first(doc));
+            }
+            doc = postings.advance();
+        }
+    }
+    Ok(None)
+}
