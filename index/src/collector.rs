@@ -147,7 +147,11 @@ impl FacetColumn {
             }
             value.clear();
             // An ordinal below num_terms always has its term.
-            if self.column.ord_to_str(ordinal as u64, &mut value).unwrap_or(false) {
+            if self
+                .column
+                .ord_to_str(ordinal as u64, &mut value)
+                .unwrap_or(false)
+            {
                 counts.insert(value.clone(), count);
             }
         }
@@ -248,12 +252,11 @@ impl SegmentCollector for SearchSegmentCollector {
             let low = u128::from(low.first(doc).unwrap_or(0));
             (high << 64) | low
         });
-        if let Some(price) = price {
-            if self.price_min.is_some_and(|min| price < min)
-                || self.price_max.is_some_and(|max| price > max)
-            {
-                return;
-            }
+        if let Some(price) = price
+            && (self.price_min.is_some_and(|min| price < min)
+                || self.price_max.is_some_and(|max| price > max))
+        {
+            return;
         }
         if self.in_stock_only
             && self
@@ -275,18 +278,21 @@ impl SegmentCollector for SearchSegmentCollector {
         if self.best.keep == 0 {
             return;
         }
+        let id = self.id.first(doc).unwrap_or(0);
         let primary = match self.sort {
             Sort::Relevance => 0,
             Sort::PriceAscending => u128::MAX - price.unwrap_or(0),
             Sort::PriceDescending => price.unwrap_or(0),
-            Sort::Newest => u128::from(
-                self.created_at
+            // Created in the same millisecond: the later id first.
+            Sort::Newest => {
+                let created_at = self
+                    .created_at
                     .as_ref()
                     .and_then(|column| column.first(doc))
-                    .unwrap_or(0),
-            ),
+                    .unwrap_or(0);
+                (u128::from(created_at) << 64) | u128::from(id)
+            }
         };
-        let id = self.id.first(doc).unwrap_or(0);
         self.best.push(Ranked { primary, score, id });
     }
 
@@ -319,6 +325,9 @@ mod tests {
         let mut none = Best::new(0);
         none.push(ranked(0, 1.0, 1));
         assert!(none.into_sorted().is_empty());
-        assert!(ranked(1, 0.0, 9) > ranked(0, 100.0, 1), "the sort key first");
+        assert!(
+            ranked(1, 0.0, 9) > ranked(0, 100.0, 1),
+            "the sort key first"
+        );
     }
 }

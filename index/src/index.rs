@@ -102,12 +102,11 @@ impl SearchIndex {
             position = report.position,
             "rebuilt the search index"
         );
-        let opened = open_existing(&directory, engine.last_event_seq()).map_err(|error| {
-            IndexError::Io {
+        let opened =
+            open_existing(&directory, engine.last_event_seq()).map_err(|error| IndexError::Io {
                 context: format!("cannot open the rebuilt index at {}", directory.display()),
                 source: std::io::Error::other(error),
-            }
-        })?;
+            })?;
         Ok(SearchIndex::new(directory, engine, opened, Some(reason)))
     }
 
@@ -270,7 +269,10 @@ impl SearchIndex {
             in_stock: request.in_stock,
         };
         let words = QueryWords::parse(&request.query);
-        let category = request.category.as_deref().filter(|value| !value.is_empty());
+        let category = request
+            .category
+            .as_deref()
+            .filter(|value| !value.is_empty());
         let brand = request.brand.as_deref().filter(|value| !value.is_empty());
         let fields = &self.inner.fields;
         let searcher = self.inner.reader.searcher();
@@ -495,7 +497,10 @@ fn sync_directory(directory: &Path) -> Result<(), IndexError> {
     {
         fs::File::open(directory)
             .and_then(|file| file.sync_all())
-            .map_err(IndexError::io(format!("cannot sync {}", directory.display())))?;
+            .map_err(IndexError::io(format!(
+                "cannot sync {}",
+                directory.display()
+            )))?;
     }
     #[cfg(not(unix))]
     let _ = directory;
@@ -525,7 +530,10 @@ fn price_bounds(min: Option<Decimal>, max: Option<Decimal>) -> (Option<u128>, Op
             .and_then(|units| units.ceil().to_u128())
             .unwrap_or(u128::MAX)
     });
-    let max = max.and_then(|max| max.checked_mul(scale).and_then(|units| units.floor().to_u128()));
+    let max = max.and_then(|max| {
+        max.checked_mul(scale)
+            .and_then(|units| units.floor().to_u128())
+    });
     (min, max)
 }
 
@@ -541,6 +549,34 @@ mod tests {
         assert_eq!(bounds("0", ""), (Some(0), None));
         let huge = "79228162514264337593543950335";
         assert_eq!(bounds(huge, huge), (Some(u128::MAX), None));
+    }
+
+    #[test]
+    fn an_index_of_another_schema_version_is_not_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::create_in_dir(dir.path(), schema()).unwrap();
+        let mut writer: IndexWriter<TantivyDocument> =
+            index.writer_with_num_threads(1, 15 << 20).unwrap();
+        let mut commit = writer.prepare_commit().unwrap();
+        commit.set_payload(r#"{"schema_version":0,"position":0}"#);
+        commit.commit().unwrap();
+        drop(writer);
+        let refused = open_existing(dir.path(), 0).err().unwrap();
+        assert!(refused.contains("schema version 0"), "{refused}");
+
+        let mut writer: IndexWriter<TantivyDocument> =
+            index.writer_with_num_threads(1, 15 << 20).unwrap();
+        let mut commit = writer.prepare_commit().unwrap();
+        commit.set_payload(&CommitPayload::new(3).encode());
+        commit.commit().unwrap();
+        drop(writer);
+        assert!(
+            open_existing(dir.path(), 2)
+                .err()
+                .unwrap()
+                .contains("only up to 2")
+        );
+        assert_eq!(open_existing(dir.path(), 3).ok().unwrap().position, 3);
     }
 
     #[test]

@@ -64,9 +64,7 @@ impl Indexer {
                 other => IndexError::Tantivy(other),
             })?;
         let position = *inner.indexed.borrow();
-        let subscription = inner
-            .engine
-            .subscribe_after(INDEXER_CONSUMER, position)?;
+        let subscription = inner.engine.subscribe_after(INDEXER_CONSUMER, position)?;
         let (stop, stopped) = watch::channel(false);
         let run = Run {
             inner,
@@ -183,7 +181,9 @@ impl Run {
                     () = tokio::time::sleep(wait) => {}
                 }
             }
-            let result = self.gather_more(&mut gathered).and_then(|()| self.apply(&gathered));
+            let result = self
+                .gather_more(&mut gathered)
+                .and_then(|()| self.apply(&gathered));
             if let Err(error) = result {
                 self.recover(error).await;
             }

@@ -463,9 +463,13 @@ mod tests {
     fn first_letter(text: &str, typos: u8) -> FirstLetterThen {
         let mut chars = text.chars();
         let first = chars.next().unwrap().to_string().into_bytes();
-        let rest = FuzzyTermQuery::new(Term::from_field_text(Field::from_field_id(0), chars.as_str()), typos, true)
-            .automaton()
-            .unwrap();
+        let rest = FuzzyTermQuery::new(
+            Term::from_field_text(Field::from_field_id(0), chars.as_str()),
+            typos,
+            true,
+        )
+        .automaton()
+        .unwrap();
         FirstLetterThen { first, rest }
     }
 

@@ -37,7 +37,7 @@ pub enum Sort {
     PriceAscending,
     /// Dearest first (ties: best match, then lower id).
     PriceDescending,
-    /// Most recently created first (ties: best match, then lower id).
+    /// Most recently created first (ties: higher id first).
     Newest,
 }
 

@@ -8,8 +8,7 @@
 use mercato_engine::{PRODUCT_PRICE_SCALE_MAX, Product, Stock};
 use serde::{Deserialize, Serialize};
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, RemoveLongFilter, SimpleTokenizer,
@@ -205,7 +204,11 @@ pub(crate) fn minor_units(price: mercato_engine::Decimal) -> u128 {
 }
 
 /// The document of a live product, and its fingerprint.
-pub(crate) fn document(fields: &Fields, product: &Product, stock: &Stock) -> (TantivyDocument, u64) {
+pub(crate) fn document(
+    fields: &Fields,
+    product: &Product,
+    stock: &Stock,
+) -> (TantivyDocument, u64) {
     assert_eq!(product.id, stock.product_id);
     let in_stock = u64::from(stock.available() > 0);
     let price = minor_units(product.price);
