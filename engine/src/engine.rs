@@ -656,10 +656,7 @@ impl Engine {
         outbox::validate_consumer_name(consumer)?;
         let head = self.last_event_seq();
         if after > head {
-            return Err(Error::invalid(
-                "after",
-                format!("the log ends at {head}"),
-            ));
+            return Err(Error::invalid("after", format!("the log ends at {head}")));
         }
         Ok(Subscription::new(
             self.clone(),

@@ -42,6 +42,7 @@ mod money;
 mod notify;
 mod problem;
 mod rate_limit;
+mod reindex;
 mod sample;
 mod serve;
 mod state;
@@ -60,6 +61,7 @@ pub use notify::{
     WebhookNotifier,
 };
 pub use problem::ApiError;
+pub use reindex::{ReindexArgs, reindex};
 pub use sample::{SAMPLE_CATALOG, load_catalog, parse_catalog};
 pub use serve::{ServeError, ServerConfig, serve};
 pub use state::{AppState, Limits, SharedState};

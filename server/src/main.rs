@@ -38,6 +38,8 @@ enum Command {
     /// and the event log, orders and payments, notifications). Exits 1 when
     /// anything is wrong.
     Check(CheckArgs),
+    /// Rebuild the search index of a stopped server's store, from the store.
+    Reindex(mercato_server::ReindexArgs),
 }
 
 #[derive(clap::Args)]
@@ -247,7 +249,18 @@ fn main() -> ExitCode {
         Command::Bench(args) => mercato_benches::cli::run(args),
         Command::Recover(args) => recover(args),
         Command::Check(args) => check(args),
+        Command::Reindex(args) => reindex(args),
     }
+}
+
+fn reindex(args: mercato_server::ReindexArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    mercato_server::reindex(args)
 }
 
 fn check(args: CheckArgs) -> ExitCode {

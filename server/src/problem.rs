@@ -47,6 +47,7 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "overloaded" => (StatusCode::SERVICE_UNAVAILABLE, "Overloaded"),
         "shutting_down" => (StatusCode::SERVICE_UNAVAILABLE, "Shutting down"),
         "storage_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "Storage unavailable"),
+        "search_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "Search unavailable"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }
 }
@@ -218,7 +219,7 @@ pub(crate) struct Problem {
     /// `invalid_state`, `conflict`, `idempotency_key_in_use`,
     /// `refund_exceeds_captured`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `overloaded`,
-    /// `shutting_down`, `storage_unavailable`, `internal`. Context members
+    /// `shutting_down`, `storage_unavailable`, `search_unavailable`, `internal`. Context members
     /// follow some codes: `field` (`invalid_request`), `state`
     /// (`invalid_state`: the current status), `refundable`
     /// (`refund_exceeds_captured`: a decimal string), `product_id`,

@@ -1,7 +1,9 @@
 //! `mercato serve`: open the engine, load the sample catalog into an empty
-//! store, start the payment gateway and the saga runner, serve until SIGINT
+//! store, start the payment gateway and the saga runner, open the search
+//! index (in the background: `/readyz` waits for it), serve until SIGINT
 //! or SIGTERM, then shut down in order: stop accepting, finish requests in
-//! flight, stop the saga runner, let the writer commit, exit.
+//! flight, stop the saga runner and the search indexer, let the writer
+//! commit, exit.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use mercato_engine::{
     Checkout, CheckoutConfig, Durability, Engine, EngineConfig, Notifications, PaymentGateway,
     SimulatedGateway, SimulatedGatewayConfig,
 };
+use mercato_index::{INDEX_DIRECTORY_NAME, Indexer, SearchIndex};
 use tokio::net::TcpListener;
 
 use crate::auth::{AdminTokenSource, Auth};
@@ -170,6 +173,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     )
     .with_notifications(notifications.clone());
     let app = crate::api::router(state.clone());
+    state.require_search();
+    let search = tokio::spawn(open_search(
+        state.clone(),
+        config.data_dir.join(INDEX_DIRECTORY_NAME),
+    ));
 
     println!("mercato listening on http://{address}");
     println!("data directory: {}", config.data_dir.display());
@@ -207,11 +215,52 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     // finishes and syncs.
     checkout.stop().await;
     notifications.stop().await;
+    // The indexer commits its position; the index is caught up at the next
+    // start from there. An index still being rebuilt is waited for.
+    if let Ok(Some(indexer)) = search.await {
+        let stopped = tokio::task::spawn_blocking(move || indexer.stop()).await;
+        if let Ok(Err(error)) = stopped {
+            tracing::error!(%error, "the search indexer stopped with an error");
+        }
+    }
     tokio::task::spawn_blocking(move || engine.shutdown())
         .await
         .expect("the writer stops");
     println!("mercato stopped");
     Ok(())
+}
+
+/// Opens the search index (rebuilding it from the store when it is missing,
+/// damaged or of another version), starts its indexer and attaches it to
+/// the router. A failure is logged and leaves the server unready: orders
+/// and the rest of the API keep working.
+async fn open_search(state: crate::state::AppState, directory: PathBuf) -> Option<Indexer> {
+    let engine = state.engine.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let index = SearchIndex::open(&directory, &engine)?;
+        let indexer = index.start_indexer()?;
+        Ok::<_, mercato_index::IndexError>((index, indexer))
+    })
+    .await;
+    match opened {
+        Ok(Ok((index, indexer))) => {
+            if let Some(reason) = index.rebuilt_because() {
+                tracing::info!(%reason, documents = index.document_count(), "rebuilt the search index");
+            }
+            if state.attach_search(index).is_err() {
+                tracing::error!("a search index was already attached");
+            }
+            Some(indexer)
+        }
+        Ok(Err(error)) => {
+            tracing::error!(%error, "cannot open the search index; search stays unavailable");
+            None
+        }
+        Err(error) => {
+            tracing::error!(%error, "opening the search index panicked");
+            None
+        }
+    }
 }
 
 /// An address this process can connect to for `address` it listens on: the

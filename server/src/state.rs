@@ -2,9 +2,10 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use mercato_engine::{Checkout, Engine, Notifications};
+use mercato_index::SearchIndex;
 
 use crate::auth::Auth;
 use crate::metrics::Metrics;
@@ -32,6 +33,17 @@ pub struct SharedState {
     pub(crate) ready: AtomicBool,
     /// Idempotency keys whose first request is still being handled.
     pub(crate) idempotency_in_flight: Mutex<HashSet<String>>,
+    /// The search index, once open (see [`AppState::attach_search`]).
+    search: OnceLock<AttachedSearch>,
+    /// `/readyz` waits for the search index (see [`AppState::require_search`]).
+    search_required: AtomicBool,
+}
+
+/// The search index and the log's head when it was attached: the server is
+/// ready once searches see every event up to it.
+struct AttachedSearch {
+    index: SearchIndex,
+    caught_up_at: u64,
 }
 
 impl std::ops::Deref for AppState {
@@ -91,6 +103,8 @@ impl AppState {
             limits,
             ready: AtomicBool::new(true),
             idempotency_in_flight: Mutex::default(),
+            search: OnceLock::new(),
+            search_required: AtomicBool::new(false),
         }))
     }
 
@@ -105,6 +119,41 @@ impl AppState {
             .expect("with_notifications is called before the state is shared")
             .notifications = Some(notifications);
         self
+    }
+
+    /// Makes `/readyz` answer 503 until a search index is attached and has
+    /// caught up (the server sets this before it opens the index, which
+    /// may rebuild it). Without it, a router with no index is ready and its
+    /// search routes answer 503 `search_unavailable`.
+    pub fn require_search(&self) {
+        self.search_required.store(true, Ordering::SeqCst);
+    }
+
+    /// Serves searches from `index` (whose indexer the caller runs and
+    /// stops). The server counts as ready once the index has applied every
+    /// event the log holds now. A second index is refused and handed back.
+    pub fn attach_search(&self, index: SearchIndex) -> Result<(), SearchIndex> {
+        let caught_up_at = self.engine.last_event_seq();
+        self.search
+            .set(AttachedSearch {
+                index,
+                caught_up_at,
+            })
+            .map_err(|attached| attached.index)
+    }
+
+    /// The search index, once attached.
+    pub fn search_index(&self) -> Option<&SearchIndex> {
+        self.search.get().map(|attached| &attached.index)
+    }
+
+    /// False while a required search index is not attached or has not yet
+    /// caught up with the log as it was when it was attached.
+    pub(crate) fn is_search_ready(&self) -> bool {
+        match self.search.get() {
+            Some(attached) => attached.index.indexed_seq() >= attached.caught_up_at,
+            None => !self.search_required.load(Ordering::SeqCst),
+        }
     }
 
     /// Marks the server ready or not for `/readyz`.

@@ -532,7 +532,11 @@ async fn subscribers_are_woken_and_resume_from_their_saved_position() {
     let mut at_head = engine.subscribe_after("search", head).unwrap();
     assert!(at_head.try_next_batch(10).unwrap().is_empty());
     assert_eq!(
-        engine.subscribe_after("search", head + 1).err().unwrap().code(),
+        engine
+            .subscribe_after("search", head + 1)
+            .err()
+            .unwrap()
+            .code(),
         "invalid_request",
         "past the log's end"
     );

@@ -29,7 +29,7 @@ pub(crate) async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready to serve", body = Health),
-        (status = 503, description = "Starting, stopping (`shutting_down`), or the store cannot take writes for now, e.g. the disk is full (`storage_unavailable`); reads keep working and writes resume by themselves", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Starting, stopping (`shutting_down`), the search index opening, rebuilding or catching up with the log as it was at start (`search_unavailable`), or the store cannot take writes for now, e.g. the disk is full (`storage_unavailable`); reads keep working and writes resume by themselves", body = crate::problem::Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     if !state.engine.is_healthy() {
@@ -37,6 +37,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             "storage_unavailable",
             "the store cannot take writes for now (for example, the disk is full); \
              it recovers by itself once writes succeed again",
+        )
+        .into_response()
+    } else if !state.is_search_ready() {
+        ApiError::new(
+            "search_unavailable",
+            "the search index is opening, rebuilding or catching up with the store",
         )
         .into_response()
     } else if state.is_ready() {

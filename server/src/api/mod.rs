@@ -9,6 +9,7 @@ pub(crate) mod notifications;
 pub(crate) mod orders;
 pub(crate) mod payments;
 pub(crate) mod products;
+pub(crate) mod search;
 pub(crate) mod tokens;
 pub(crate) mod write;
 
@@ -97,6 +98,7 @@ impl MakeRequestId for SequentialRequestId {
         (name = "orders", description = "Orders and their saga"),
         (name = "payments", description = "Payments, refunds and the gateway's webhook"),
         (name = "notifications", description = "What customers are told, and its delivery"),
+        (name = "search", description = "Full-text search, facets and completions"),
     )
 )]
 struct ApiDoc;
@@ -272,6 +274,8 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::list_notifications))
         .routes(routes!(notifications::get_notification))
         .routes(routes!(notifications::retry_notification))
+        .routes(routes!(search::search))
+        .routes(routes!(search::suggest))
         .split_for_parts();
     // Once every route is in: the answers every operation may give.
     let mut openapi = openapi;

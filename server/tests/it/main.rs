@@ -11,4 +11,5 @@ mod notifications;
 mod orders;
 mod payments;
 mod routes;
+mod search;
 mod support;
