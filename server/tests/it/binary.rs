@@ -555,3 +555,87 @@ async fn the_router_mounts_on_a_real_socket_and_a_delayed_payment_comes_back_by_
     checkout.stop().await;
     engine.shutdown();
 }
+
+/// Runs `mercato reindex --data-dir DIR`; its exit code and standard output.
+fn reindex(dir: &Path) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .args(["reindex", "--data-dir"])
+        .arg(dir)
+        .env_remove("MERCATO_CURRENCY")
+        .env("MERCATO_LOG", "error")
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_searches_the_sample_catalog_and_reindexes_it_when_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(reindex(dir.path()).0, Some(2), "no store there");
+
+    let client = reqwest::Client::new();
+    let server = start(dir.path(), &[], &[], Some(TOKEN));
+    // Ready only once the index is built from the sample catalog.
+    wait_ready(&server, &client).await;
+    let search = |query: &'static str| {
+        let client = client.clone();
+        let base = server.base.clone();
+        async move {
+            let answer = client
+                .get(format!("{base}/api/v1/search?{query}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    let found = search("q=yoga+mat").await;
+    assert!(found["total"].as_u64().unwrap() > 0, "{found}");
+    assert!(
+        found["hits"][0]["name"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("yoga"),
+        "{found}"
+    );
+    let typo = search("q=cushoined+yoga").await;
+    let ids: Vec<u64> = typo["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["id"].as_u64().unwrap())
+        .collect();
+    assert!(ids.contains(&1), "one typo in a long word: {typo}");
+    assert_eq!(reindex(dir.path()).0, Some(1), "the store is in use");
+
+    let mut server = server;
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &server.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(server.child.wait().unwrap().success());
+    let (code, output) = reindex(dir.path());
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("1200 products"), "{output}");
+
+    std::fs::remove_dir_all(dir.path().join(mercato_index::INDEX_DIRECTORY_NAME)).unwrap();
+    let server = start(dir.path(), &[], &[], Some(TOKEN));
+    wait_ready(&server, &client).await;
+    let answer: Value = client
+        .get(format!("{}/api/v1/search?q=yoga+mat", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["total"], found["total"], "rebuilt at start");
+}
