@@ -48,7 +48,8 @@ const WHOLE_SKU: f32 = NO_TYPO + IN_NAME;
 /// The words of a query, analyzed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct QueryWords {
-    /// The words separated by white space, each with its tokens.
+    /// The words separated by white space, each with its tokens (none for
+    /// a word of tokens too long to be indexed: it matches nothing).
     pub(crate) words: Vec<Word>,
     /// The text ends inside a word: its last token also matches as a prefix.
     pub(crate) last_is_prefix: bool,
@@ -109,17 +110,24 @@ impl QueryWords {
                 word_tokens.push(Token { text, stem, typos });
                 token_count += 1;
             }
-            if word_tokens.is_empty() {
-                continue;
-            }
             let sku = tokens(&mut sku_analyzer, raw).pop().unwrap_or_default();
+            if word_tokens.is_empty() {
+                // Only separators (punctuation, emoji): not a word. Letters
+                // or digits in tokens too long to index: a word that only
+                // a SKU could match, so matches nothing else.
+                if !raw.chars().any(char::is_alphanumeric) {
+                    continue;
+                }
+                token_count += 1;
+            }
             words.push(Word {
                 sku,
                 tokens: word_tokens,
             });
         }
-        let last_is_prefix =
-            !capped && !words.is_empty() && text.chars().last().is_some_and(char::is_alphanumeric);
+        let last_is_prefix = !capped
+            && words.last().is_some_and(|word| !word.tokens.is_empty())
+            && text.chars().last().is_some_and(char::is_alphanumeric);
         QueryWords {
             words,
             last_is_prefix,
@@ -262,6 +270,9 @@ fn any(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
 
 /// One word: all its tokens, or the whole word as a SKU.
 fn word_query(fields: &Fields, word: &Word, prefix_last: bool) -> Box<dyn Query> {
+    if word.tokens.is_empty() {
+        return constant(term(fields.sku, &word.sku), WHOLE_SKU);
+    }
     let last = word.tokens.len() - 1;
     let tokens: Vec<(Occur, Box<dyn Query>)> = word
         .tokens
@@ -523,5 +534,9 @@ mod tests {
             assert!(QueryWords::parse(hostile).is_empty(), "{hostile:?}");
         }
         assert_eq!(QueryWords::parse("name:foo").len(), 1);
+        let too_long = QueryWords::parse(&"x".repeat(100));
+        assert_eq!(too_long.len(), 1, "a word that matches nothing");
+        assert!(too_long.words[0].tokens.is_empty());
+        assert!(!too_long.last_is_prefix);
     }
 }

@@ -376,6 +376,15 @@ fn hostile_text_is_only_text() {
     );
     assert_eq!(find(&index, "\u{202e}sonic"), [1, 3]);
     assert_eq!(find(&index, &long).first(), Some(&1));
+    assert!(
+        find(&index, &long_word).is_empty(),
+        "no word that long exists"
+    );
+    assert_eq!(
+        find(&index, "🙂🙂🙂").len(),
+        12,
+        "no words at all: browsing"
+    );
 }
 
 #[test]
