@@ -279,3 +279,155 @@ fn an_index_ahead_of_its_store_is_rebuilt() {
     assert!(reason.contains("only up to"), "{reason}");
     assert_eq!(index.document_count(), 1);
 }
+
+/// A deterministic random walk of catalog and stock changes; at checkpoints,
+/// once the indexer has caught up, the index must agree with the store on
+/// which products are live, what they are called, what they cost and which
+/// are in stock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_any_sequence_of_changes_the_index_agrees_with_the_store() {
+    use std::collections::BTreeSet;
+
+    use mercato_engine::{Decimal, NewProduct};
+
+    let store = Store::new();
+    let index = store.open_index();
+    let indexer = index.start_indexer().unwrap();
+    let engine = &store.engine;
+    let mut random = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |bound: u64| {
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        random % bound
+    };
+    let colours = ["red", "green", "blue", "amber", "violet"];
+    let mut created: Vec<u64> = Vec::new();
+    let mut archived = BTreeSet::new();
+    let mut reservations: Vec<u128> = Vec::new();
+    let mut order = 0u128;
+    for step in 1..=240 {
+        let live: Vec<u64> = created
+            .iter()
+            .copied()
+            .filter(|id| !archived.contains(id))
+            .collect();
+        let pick = |n: u64| live[n as usize % live.len()];
+        let action = if live.is_empty() { 0 } else { next(7) };
+        let product = if live.is_empty() {
+            0
+        } else {
+            pick(next(1_000))
+        };
+        match action {
+            0 => {
+                let id = created.len() as u64 + 1;
+                engine
+                    .create_product(NewProduct {
+                        id: Some(ProductId(id)),
+                        name: format!("Item{id} {}", colours[next(5) as usize]),
+                        price: Decimal::new(next(10_000) as i64, 2),
+                        on_hand: next(3),
+                        ..NewProduct::default()
+                    })
+                    .await
+                    .unwrap();
+                created.push(id);
+            }
+            1 => {
+                let patch = ProductPatch {
+                    name: Some(format!("Item{product} {}", colours[next(5) as usize])),
+                    ..ProductPatch::default()
+                };
+                engine
+                    .update_product(ProductId(product), patch)
+                    .await
+                    .unwrap();
+            }
+            2 => {
+                let patch = ProductPatch {
+                    price: Some(Decimal::new(next(10_000) as i64, 2)),
+                    ..ProductPatch::default()
+                };
+                engine
+                    .update_product(ProductId(product), patch)
+                    .await
+                    .unwrap();
+            }
+            3 if next(3) == 0 => {
+                engine.archive_product(ProductId(product)).await.unwrap();
+                archived.insert(product);
+            }
+            4 => {
+                // Below what is reserved is refused; that is fine.
+                let _ = engine.set_stock(ProductId(product), next(4)).await;
+            }
+            5 => {
+                order += 1;
+                if engine.reserve(reserve(order, product, 1)).await.is_ok() {
+                    reservations.push(order);
+                }
+            }
+            _ => {
+                if !reservations.is_empty() {
+                    let order = reservations.swap_remove(next(1_000) as usize % reservations.len());
+                    let order_id = OrderId(Uuid::from_u128(order));
+                    let _ = engine.release_reservation(order_id).await;
+                }
+            }
+        }
+        if step % 40 != 0 {
+            continue;
+        }
+        caught_up(&store, &index).await;
+        let browse = SearchRequest {
+            limit: 100,
+            ..SearchRequest::default()
+        };
+        let all = index.search(&browse).unwrap();
+        let live: Vec<u64> = created
+            .iter()
+            .copied()
+            .filter(|id| !archived.contains(id))
+            .collect();
+        assert_eq!(ids(&all), live, "step {step}: the live products");
+        let in_stock = index
+            .search(&SearchRequest {
+                in_stock: true,
+                ..browse.clone()
+            })
+            .unwrap();
+        let available: Vec<u64> = live
+            .iter()
+            .copied()
+            .filter(|&id| engine.stock(ProductId(id)).unwrap().unwrap().available() > 0)
+            .collect();
+        assert_eq!(ids(&in_stock), available, "step {step}: in stock");
+        for &id in &created {
+            let found = index
+                .search(&SearchRequest::new(format!("item{id} ")))
+                .unwrap();
+            let Some(product) = engine.product(ProductId(id)).unwrap() else {
+                assert_eq!(found.total, 0, "step {step}: {id} is archived");
+                continue;
+            };
+            assert_eq!(ids(&found), [id], "step {step}");
+            assert_eq!(found.hits[0].product, product);
+            let colour = product.name.split(' ').nth(1).unwrap();
+            let by_name = index
+                .search(&SearchRequest::new(format!("item{id} {colour}")))
+                .unwrap();
+            assert_eq!(ids(&by_name), [id], "step {step}: {}", product.name);
+            let priced = index
+                .search(&SearchRequest {
+                    query: format!("item{id} "),
+                    min_price: Some(product.price),
+                    max_price: Some(product.price),
+                    ..SearchRequest::default()
+                })
+                .unwrap();
+            assert_eq!(ids(&priced), [id], "step {step}: priced {}", product.price);
+        }
+    }
+    indexer.stop().unwrap();
+}
