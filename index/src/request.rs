@@ -25,6 +25,10 @@ pub const SUGGEST_LIMIT_MAX: usize = 20;
 /// The most values listed per facet (the most frequent first).
 pub const FACET_VALUES_MAX: usize = 100;
 
+const _: () = assert!(SEARCH_LIMIT_DEFAULT <= SEARCH_LIMIT_MAX);
+const _: () = assert!(SUGGEST_LIMIT_DEFAULT <= SUGGEST_LIMIT_MAX);
+const _: () = assert!(SUGGEST_LIMIT_MAX <= SEARCH_LIMIT_MAX);
+
 /// The order of the hits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

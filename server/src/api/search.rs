@@ -24,10 +24,14 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub(crate) struct SearchParams {
     /// Words to find in names, descriptions, brands, categories and SKUs,
-    /// with typos (one from 5 letters, two from 9, none in numbers or SKUs)
-    /// and the last word also as a prefix. Any text is accepted and never
-    /// parsed as a query language; only the first 1024 bytes and 10 words
-    /// are read. Empty or absent: browse with the filters.
+    /// case and accents folded, English stems, with typos (one from 5
+    /// letters, two from 9, a typo on the first letter counting as two,
+    /// none in numbers or SKUs) and the last word also as a prefix unless
+    /// the text ends with a space. Every word must match; when no product
+    /// has them all, products with any of them are listed, those with more
+    /// first. Any text is accepted and never parsed as a query language;
+    /// only the first 1024 bytes and 10 words are read, the rest ignored.
+    /// Empty or absent: browse with the filters.
     q: Option<String>,
     /// Only this category (exact value, as the facets list it).
     category: Option<String>,
