@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::products::ProductBody;
 use crate::extract::ApiQuery;
+use crate::money::parse_money;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -37,10 +38,11 @@ pub(crate) struct SearchParams {
     category: Option<String>,
     /// Only this brand (exact value, as the facets list it).
     brand: Option<String>,
-    /// Only prices at or above this decimal string.
+    /// Only prices at or above this amount (a decimal string with at most
+    /// the store's decimal places, as prices are written).
     #[param(value_type = Option<String>, example = "10.00")]
     min_price: Option<String>,
-    /// Only prices at or below this decimal string.
+    /// Only prices at or below this amount.
     #[param(value_type = Option<String>, example = "99.99")]
     max_price: Option<String>,
     /// `true`: only products whose `available` stock is above 0. `false`
@@ -169,25 +171,12 @@ fn count(field: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
     Ok(Some(value.parse().unwrap_or(u64::MAX)))
 }
 
-/// A price bound: a plain decimal string (`19.99`, `-1`), no exponent,
-/// no sign but `-`, digits on both sides of the point.
+/// A price bound: money as every request spells it (digits, an optional
+/// point and at most the store's decimals), see `crate::money`.
 fn price(field: &str, value: Option<&str>) -> Result<Option<Decimal>, ApiError> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let digits = value.strip_prefix('-').unwrap_or(value);
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
-    let plain = |part: &str| !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit());
-    if !plain(whole) || !plain(fraction) {
-        return Err(ApiError::invalid(
-            field,
-            "must be a decimal string such as 19.99",
-        ));
-    }
     value
-        .parse::<Decimal>()
-        .map(Some)
-        .map_err(|_| ApiError::invalid(field, "is out of range"))
+        .map(|value| parse_money(value).map_err(|message| ApiError::invalid(field, message)))
+        .transpose()
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
