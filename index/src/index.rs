@@ -86,12 +86,13 @@ struct Opened {
 impl SearchIndex {
     /// Opens the index in `directory` (see [`INDEX_DIRECTORY_NAME`]) over
     /// `engine`'s store, rebuilding it first when it is missing,
-    /// unreadable, of another schema version, or holds events the store
-    /// does not have (a store restored from an older copy). Start an
-    /// [`Indexer`] to follow the store's changes.
+    /// unreadable, of another schema version, holds events the store does
+    /// not have (a store restored from an older copy), or is so far behind
+    /// that the store's retention removed events it has not applied. Start
+    /// an [`Indexer`] to follow the store's changes.
     pub fn open(directory: impl AsRef<Path>, engine: &Engine) -> Result<SearchIndex, IndexError> {
         let directory = directory.as_ref().to_path_buf();
-        let reason = match open_existing(&directory, engine.last_event_seq()) {
+        let reason = match open_existing(&directory, engine) {
             Ok(opened) => return Ok(SearchIndex::new(directory, engine, opened, None)),
             Err(reason) => reason,
         };
@@ -102,11 +103,10 @@ impl SearchIndex {
             position = report.position,
             "rebuilt the search index"
         );
-        let opened =
-            open_existing(&directory, engine.last_event_seq()).map_err(|error| IndexError::Io {
-                context: format!("cannot open the rebuilt index at {}", directory.display()),
-                source: std::io::Error::other(error),
-            })?;
+        let opened = open_existing(&directory, engine).map_err(|error| IndexError::Io {
+            context: format!("cannot open the rebuilt index at {}", directory.display()),
+            source: std::io::Error::other(error),
+        })?;
         Ok(SearchIndex::new(directory, engine, opened, Some(reason)))
     }
 
@@ -167,28 +167,7 @@ impl SearchIndex {
         // after it, so the indexer applies it again after the rebuild.
         let position = engine.last_event_seq();
         let total = count_products(engine)?;
-        let mut indexed = 0u64;
-        progress(RebuildProgress { indexed, total });
-        let mut after = None;
-        loop {
-            let page = engine.list_products(None, after, PAGE_LIMIT_MAX)?;
-            for product in &page.items {
-                // No stock: archived since the page was read.
-                if let Some(stock) = engine.stock(product.id)? {
-                    let (document, _) = crate::schema::document(&fields, product, &stock);
-                    writer.add_document(document)?;
-                    indexed += 1;
-                }
-            }
-            progress(RebuildProgress {
-                indexed,
-                total: total.max(indexed),
-            });
-            match page.next_after {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
+        let indexed = add_every_product(engine, &fields, &writer, total, progress)?;
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&CommitPayload::new(position).encode());
         commit.commit()?;
@@ -403,8 +382,32 @@ impl SearchIndex {
     }
 }
 
-/// Opens the index in `directory` as it is, or says why it cannot be used.
-fn open_existing(directory: &Path, head: u64) -> Result<Opened, String> {
+/// Opens the index in `directory` as it is, or says why it cannot be used
+/// over `engine`'s store.
+fn open_existing(directory: &Path, engine: &Engine) -> Result<Opened, String> {
+    let head = engine.last_event_seq();
+    let opened = open_at(directory, head)?;
+    // Retention may have removed events the index has not applied (it
+    // keeps no position in the store, so it does not hold them back).
+    let next = engine
+        .events_after(opened.position, 1)
+        .map_err(|error| format!("cannot read the event log: {error}"))?;
+    if let Some(first) = next.first()
+        && first.seq != opened.position + 1
+    {
+        return Err(format!(
+            "the log no longer holds the events after the index's position {} \
+             (retention removed them up to {})",
+            opened.position,
+            first.seq - 1
+        ));
+    }
+    Ok(opened)
+}
+
+/// Opens the index in `directory` as it is, or says why it cannot be used
+/// with a store whose log ends at `head`.
+fn open_at(directory: &Path, head: u64) -> Result<Opened, String> {
     if !directory.join("meta.json").is_file() {
         return Err(format!("no index in {}", directory.display()));
     }
@@ -507,6 +510,39 @@ fn sync_directory(directory: &Path) -> Result<(), IndexError> {
     Ok(())
 }
 
+/// Adds a document for every live product of the store to `writer`,
+/// reporting progress after every page; how many.
+pub(crate) fn add_every_product(
+    engine: &Engine,
+    fields: &Fields,
+    writer: &IndexWriter<TantivyDocument>,
+    total: u64,
+    progress: &mut dyn FnMut(RebuildProgress),
+) -> Result<u64, IndexError> {
+    let mut indexed = 0u64;
+    progress(RebuildProgress { indexed, total });
+    let mut after = None;
+    loop {
+        let page = engine.list_products(None, after, PAGE_LIMIT_MAX)?;
+        for product in &page.items {
+            // No stock: archived since the page was read.
+            if let Some(stock) = engine.stock(product.id)? {
+                let (document, _) = crate::schema::document(fields, product, &stock);
+                writer.add_document(document)?;
+                indexed += 1;
+            }
+        }
+        progress(RebuildProgress {
+            indexed,
+            total: total.max(indexed),
+        });
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => return Ok(indexed),
+        }
+    }
+}
+
 fn count_products(engine: &Engine) -> Result<u64, IndexError> {
     let mut count = 0u64;
     let mut after = None;
@@ -561,7 +597,7 @@ mod tests {
         commit.set_payload(r#"{"schema_version":0,"position":0}"#);
         commit.commit().unwrap();
         drop(writer);
-        let refused = open_existing(dir.path(), 0).err().unwrap();
+        let refused = open_at(dir.path(), 0).err().unwrap();
         assert!(refused.contains("schema version 0"), "{refused}");
 
         let mut writer: IndexWriter<TantivyDocument> =
@@ -571,12 +607,12 @@ mod tests {
         commit.commit().unwrap();
         drop(writer);
         assert!(
-            open_existing(dir.path(), 2)
+            open_at(dir.path(), 2)
                 .err()
                 .unwrap()
                 .contains("only up to 2")
         );
-        assert_eq!(open_existing(dir.path(), 3).ok().unwrap().position, 3);
+        assert_eq!(open_at(dir.path(), 3).ok().unwrap().position, 3);
     }
 
     #[test]

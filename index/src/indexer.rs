@@ -12,6 +12,11 @@
 //! position in memory; it is committed every [`POSITION_SAVE_INTERVAL`]
 //! and at stop. After a crash the indexer resumes from the last commit and
 //! applies those events again, which changes nothing.
+//!
+//! The index keeps no position in the store, so it does not hold back the
+//! engine's event retention: should events it has not applied be removed
+//! (an index a month behind), the gap in the sequence numbers is noticed
+//! and every document is written afresh from the store, in place.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -24,7 +29,7 @@ use tantivy::{DocSet, IndexWriter, Searcher, TERMINATED, TantivyDocument, Term};
 use tokio::sync::watch;
 
 use crate::error::IndexError;
-use crate::index::Inner;
+use crate::index::{Inner, add_every_product};
 use crate::schema::{CommitPayload, FINGERPRINT_COLUMN, Fields, document};
 
 /// The consumer name the indexer reads the log as.
@@ -128,19 +133,38 @@ struct Run {
 }
 
 /// Products to refresh and where the events end.
-#[derive(Default)]
 struct Gathered {
     products: BTreeSet<ProductId>,
     events: usize,
     last: Option<u64>,
+    /// The seq the next event must have.
+    next: u64,
+    /// Events were missing: retention removed them before they were
+    /// applied (the index keeps no position in the store to hold them).
+    gap: bool,
 }
 
 impl Gathered {
+    fn after(position: u64) -> Gathered {
+        Gathered {
+            products: BTreeSet::new(),
+            events: 0,
+            last: None,
+            next: position + 1,
+            gap: false,
+        }
+    }
+
     fn add(&mut self, events: Vec<EventEnvelope>) {
         for envelope in events {
+            if envelope.seq != self.next {
+                self.gap = true;
+                return;
+            }
             self.products.extend(envelope.event.product_ids());
             self.events += 1;
             self.last = Some(envelope.seq);
+            self.next = envelope.seq + 1;
         }
     }
 }
@@ -170,7 +194,7 @@ impl Run {
                     continue;
                 }
             };
-            let mut gathered = Gathered::default();
+            let mut gathered = Gathered::after(self.position);
             gathered.add(events);
             // Gather until the commit interval has passed, then take
             // whatever else is there.
@@ -181,9 +205,13 @@ impl Run {
                     () = tokio::time::sleep(wait) => {}
                 }
             }
-            let result = self
-                .gather_more(&mut gathered)
-                .and_then(|()| self.apply(&gathered));
+            let result = self.gather_more(&mut gathered).and_then(|()| {
+                if gathered.gap {
+                    self.rebuild_in_place()
+                } else {
+                    self.apply(&gathered)
+                }
+            });
             if let Err(error) = result {
                 self.recover(error).await;
             }
@@ -196,7 +224,7 @@ impl Run {
     }
 
     fn gather_more(&mut self, gathered: &mut Gathered) -> Result<(), IndexError> {
-        while gathered.events < EVENTS_PER_COMMIT_MAX {
+        while gathered.events < EVENTS_PER_COMMIT_MAX && !gathered.gap {
             let events = self.subscription.try_next_batch(PAGE_LIMIT_MAX)?;
             if events.is_empty() {
                 break;
@@ -244,6 +272,29 @@ impl Run {
         }
         self.position = last;
         self.inner.indexed.send_replace(last);
+        Ok(())
+    }
+
+    /// After a gap in the log: every document written afresh from the
+    /// store, committed at the log's head as read before the products, and
+    /// the log followed from there. Searches see the old documents until the
+    /// commit.
+    fn rebuild_in_place(&mut self) -> Result<(), IndexError> {
+        let engine = self.inner.engine.clone();
+        let position = engine.last_event_seq();
+        tracing::warn!(
+            from = self.position,
+            to = position,
+            "the event log no longer holds events the search index has not applied; rebuilding it from the store"
+        );
+        self.writer.delete_all_documents()?;
+        let products =
+            add_every_product(&engine, &self.inner.fields, &self.writer, 0, &mut |_| {})?;
+        self.commit(position)?;
+        self.subscription = engine.subscribe_after(INDEXER_CONSUMER, position)?;
+        self.position = position;
+        self.inner.indexed.send_replace(position);
+        tracing::info!(products, position, "rebuilt the search index");
         Ok(())
     }
 

@@ -431,3 +431,53 @@ async fn after_any_sequence_of_changes_the_index_agrees_with_the_store() {
     }
     indexer.stop().unwrap();
 }
+
+/// Moves the store's clock past the event retention (30 days by default)
+/// and lets the writer compact: the events before the newest are removed.
+async fn a_month_passes(store: &Store) {
+    store.clock.advance(Duration::from_secs(31 * 86_400));
+    for _ in 0..3 {
+        store.clock.advance(Duration::from_secs(61));
+        store.engine.flush().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_removed_by_retention_before_they_were_applied_mean_a_rebuild() {
+    let store = Store::new();
+    store.load(&CATALOG[..4]);
+    let index = store.open_index();
+    let position = index.indexed_seq();
+
+    // Changes the index has not applied, then a month in which the writer
+    // removes them (the index keeps no position in the store).
+    store.engine.archive_product(ProductId(1)).await.unwrap();
+    store.load(&CATALOG[4..8]);
+    a_month_passes(&store).await;
+    let oldest = store.engine.events_after(position, 1).unwrap()[0].seq;
+    assert!(
+        oldest > position + 1,
+        "events after the index's position are gone"
+    );
+
+    // A running indexer finds the gap and rebuilds in place.
+    let indexer = index.start_indexer().unwrap();
+    caught_up(&store, &index).await;
+    assert_eq!(find(&index, "shirt "), [8]);
+    assert!(find(&index, "wireless").is_empty());
+    assert_eq!(index.document_count(), 7);
+    indexer.stop().unwrap();
+    drop(index);
+    assert_eq!(store.open_index().rebuilt_because(), None);
+
+    // A stopped index reopened past such a gap is rebuilt at open.
+    store.engine.archive_product(ProductId(2)).await.unwrap();
+    store.load(&CATALOG[8..]);
+    a_month_passes(&store).await;
+    let index = store.open_index();
+    let reason = index.rebuilt_because().unwrap();
+    assert!(reason.contains("retention"), "{reason}");
+    assert_eq!(index.document_count(), 10);
+    assert_eq!(find(&index, "keyboard"), [11]);
+    assert!(find(&index, "stand").is_empty());
+}
