@@ -239,7 +239,7 @@ impl SearchParams {
     responses(
         (status = 200, description = "A page of hits, the exact total and facet counts over every match", body = SearchBody),
         (status = 400, description = "A parameter is malformed or out of range (`invalid_request`, `field` names it)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The search index is not open yet (`search_unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The search index is not open yet (`search_unavailable`), or the server is stopping (`shutting_down`); `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn search(
     State(state): State<AppState>,
@@ -287,7 +287,7 @@ pub(crate) async fn search(
     responses(
         (status = 200, description = "Completions, at most `limit`", body = SuggestBody),
         (status = 400, description = "`limit` is malformed (`invalid_request`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The search index is not open yet (`search_unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The search index is not open yet (`search_unavailable`), or the server is stopping (`shutting_down`); `Retry-After` says when to try again", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn suggest(
     State(state): State<AppState>,
