@@ -21,7 +21,7 @@ use tokio::sync::{oneshot, watch};
 use crate::carts::writes::CartCommand;
 use crate::carts::{self, Cart, StoredCart};
 use crate::catalog::writes::CatalogCommand;
-use crate::catalog::{NewProduct, Page, Product, ProductPatch};
+use crate::catalog::{self, NewProduct, Page, Product, ProductPatch, UpsertTarget, Upserted};
 use crate::config::EngineConfig;
 use crate::error::Error;
 use crate::event::EventEnvelope;
@@ -263,6 +263,49 @@ impl Engine {
     /// is invalid or its id is taken, none.
     pub fn import_products(&self, products: Vec<NewProduct>) -> Pending<Vec<Product>> {
         self.write(Write::import_products(products))
+    }
+
+    /// Makes the store match `products`, in one transaction, all of them or
+    /// none: a product whose id is unknown is created; an existing one gets
+    /// every field of its [`NewProduct`] (a `None` field takes the default a
+    /// new product would get) and its `on_hand`; one that already matches
+    /// is left alone (no event). Every product must name its `id`. Refused
+    /// for an archived product's id (ids are not reused) and for an
+    /// `on_hand` below what is reserved ([`Error::BelowReserved`]). At most
+    /// [`IMPORT_PRODUCTS_MAX`](crate::IMPORT_PRODUCTS_MAX) products. Applying
+    /// the same products again changes nothing, so a bulk import that
+    /// stopped part way is completed by running it again.
+    pub fn upsert_products(&self, products: Vec<NewProduct>) -> Pending<Upserted> {
+        self.write(Write::upsert_products(products))
+    }
+
+    /// Whether [`Engine::upsert_products`] would accept `product` against
+    /// the store as it is now: the same rules, checked without writing, so
+    /// a bulk import can name every bad product before it writes any. The
+    /// writer decides again when the write is applied.
+    pub fn check_upsert(&self, product: &NewProduct) -> Result<(), Error> {
+        let target = match product.id {
+            Some(id) if id.0 != 0 => self.upsert_target(id)?,
+            _ => None,
+        };
+        catalog::check_upsert(product, target).map(|_| ())
+    }
+
+    fn upsert_target(&self, product_id: ProductId) -> Result<Option<UpsertTarget>, Error> {
+        let txn = self.inner.view.current();
+        let products = txn.open_table(storage::PRODUCTS)?;
+        let Some(product) = storage::read_product(&products, product_id)? else {
+            return Ok(None);
+        };
+        let stock = txn.open_table(storage::STOCK)?;
+        let bytes = stock
+            .get(product_id.0)?
+            .ok_or_else(|| Error::corrupt("stock", format!("product {product_id} has none")))?;
+        let (_, reserved) = storage::decode_stock(bytes.value())?;
+        Ok(Some(UpsertTarget {
+            archived: product.archived,
+            reserved,
+        }))
     }
 
     /// Changes the fields a patch names. Archived products are not found.
@@ -725,6 +768,13 @@ impl Write<Vec<Product>> {
     /// See [`Engine::import_products`].
     pub fn import_products(products: Vec<NewProduct>) -> Write<Vec<Product>> {
         Write::new(|reply| Command::Catalog(CatalogCommand::Import { products, reply }))
+    }
+}
+
+impl Write<Upserted> {
+    /// See [`Engine::upsert_products`].
+    pub fn upsert_products(products: Vec<NewProduct>) -> Write<Upserted> {
+        Write::new(|reply| Command::Catalog(CatalogCommand::Upsert { products, reply }))
     }
 }
 

@@ -67,7 +67,7 @@ pub use catalog::{
     PRODUCT_ATTRIBUTE_KEY_LENGTH_MAX, PRODUCT_ATTRIBUTE_VALUE_LENGTH_MAX, PRODUCT_ATTRIBUTES_MAX,
     PRODUCT_DESCRIPTION_LENGTH_MAX, PRODUCT_LABEL_LENGTH_MAX, PRODUCT_NAME_LENGTH_MAX,
     PRODUCT_PRICE_MAX, PRODUCT_PRICE_SCALE_MAX, PRODUCT_SKU_LENGTH_MAX, Page, Product,
-    ProductPatch,
+    ProductPatch, Upserted,
 };
 pub use check::CheckReport;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::error::Error;
 use crate::ids::{ProductId, Timestamp};
+use crate::inventory::ON_HAND_MAX;
 
 /// The longest product name, in characters.
 pub const PRODUCT_NAME_LENGTH_MAX: usize = 200;
@@ -113,6 +114,68 @@ impl ProductPatch {
     /// True when the patch changes nothing.
     pub fn is_empty(&self) -> bool {
         *self == ProductPatch::default()
+    }
+}
+
+/// What one [`Engine::upsert_products`](crate::Engine::upsert_products)
+/// call did, product by product.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Upserted {
+    /// Products that did not exist and were created.
+    pub created: usize,
+    /// Existing products whose fields or `on_hand` changed.
+    pub updated: usize,
+    /// Existing products that already matched: nothing written for them.
+    pub unchanged: usize,
+}
+
+/// What the store holds of a product that an upsert names: enough to decide
+/// whether the upsert may apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UpsertTarget {
+    pub(crate) archived: bool,
+    pub(crate) reserved: u64,
+}
+
+/// Decides one product of an upsert before anything is written: its id and
+/// its validated fields, or why it cannot apply. `target` is the product of
+/// the same id in the store, if any. Errors name the field as a product has
+/// it (`price`, `attributes.colour`). The writer and
+/// [`Engine::check_upsert`](crate::Engine::check_upsert) both decide with
+/// this, so a check up front and the write agree.
+pub(crate) fn check_upsert(
+    new: &NewProduct,
+    target: Option<UpsertTarget>,
+) -> Result<(ProductId, ProductFields), Error> {
+    let id = match new.id {
+        None => {
+            return Err(Error::invalid(
+                "id",
+                "is required: an upsert names every product by its id",
+            ));
+        }
+        Some(ProductId(0)) => return Err(Error::invalid("id", "must be at least 1")),
+        Some(id) => id,
+    };
+    let fields = ProductFields::from_new(id, new)?;
+    if new.on_hand > ON_HAND_MAX {
+        return Err(Error::invalid(
+            "on_hand",
+            format!("must be at most {ON_HAND_MAX}"),
+        ));
+    }
+    match target {
+        Some(target) if target.archived => Err(Error::invalid(
+            "id",
+            format!("product {id} is archived, and an archived product's id is not reused"),
+        )),
+        Some(target) if new.on_hand < target.reserved => Err(Error::BelowReserved {
+            product_id: id,
+            reserved: target.reserved,
+            requested_on_hand: i128::from(new.on_hand),
+        }),
+        _ => Ok((id, fields)),
     }
 }
 

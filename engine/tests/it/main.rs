@@ -14,3 +14,4 @@ mod orders;
 mod powerloss;
 mod retention;
 mod support;
+mod upsert;
