@@ -32,6 +32,7 @@
 
 mod api;
 mod auth;
+mod catalog_file;
 mod extract;
 mod gateway;
 mod guard;
@@ -43,12 +44,17 @@ mod notify;
 mod problem;
 mod rate_limit;
 mod reindex;
-mod sample;
 mod serve;
 mod state;
 
 pub use api::{openapi, router};
 pub use auth::{ADMIN_TOKEN_FILE, AdminTokenSource, Auth, Principal};
+pub use catalog_file::{
+    BadRow, CATALOG_ROW_BYTES_MAX, CatalogFormat, CatalogSource, ExportError,
+    IMPORT_BAD_ROWS_LISTED_MAX, IMPORT_BATCH_ROWS_DEFAULT, IMPORT_ROWS_MAX, ImportError,
+    ImportOptions, ImportReport, OnError, Progress, SAMPLE_CATALOG, export_catalog,
+    export_catalog_to_path, import_catalog,
+};
 pub use gateway::{
     HttpWebhookSink, WEBHOOK_PATH, WEBHOOK_SECRET_FILE, WebhookSecretSource,
     load_or_create_webhook_secret,
@@ -62,6 +68,5 @@ pub use notify::{
 };
 pub use problem::ApiError;
 pub use reindex::{ReindexArgs, reindex};
-pub use sample::{SAMPLE_CATALOG, load_catalog, parse_catalog};
 pub use serve::{ServeError, ServerConfig, serve};
 pub use state::{AppState, Limits, SharedState};

@@ -1,4 +1,5 @@
-//! The `mercato` command line: `mercato serve` and `mercato bench`.
+//! The `mercato` command line: `mercato serve`, `bench`, `recover`,
+//! `check`, `import` and `export`.
 //! Kept thin: flags and environment become a [`ServerConfig`], and the
 //! library does the rest.
 
@@ -9,8 +10,11 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
-use mercato_engine::Durability;
-use mercato_server::{ConnectionLimits, Limits, NotificationSettings, ServerConfig};
+use mercato_engine::{Durability, Engine, EngineConfig};
+use mercato_server::{
+    CatalogFormat, CatalogSource, ConnectionLimits, ImportError, ImportOptions, Limits,
+    NotificationSettings, OnError, Progress, ServerConfig,
+};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -40,6 +44,99 @@ enum Command {
     Check(CheckArgs),
     /// Rebuild the search index of a stopped server's store, from the store.
     Reindex(mercato_server::ReindexArgs),
+    /// Load products and stock from a catalog file (JSON Lines or CSV) into
+    /// a stopped server's store.
+    #[command(long_about = IMPORT_ABOUT)]
+    Import(ImportArgs),
+    /// Write every product with its stock to a catalog file (JSON Lines or
+    /// CSV), in the format `mercato import` reads.
+    #[command(long_about = EXPORT_ABOUT)]
+    Export(ExportArgs),
+}
+
+const IMPORT_ABOUT: &str = "\
+Load products and stock from a catalog file into a stopped server's store.
+
+Each row makes the store match it: an unknown id is created; an existing \
+product gets every field of the row (a field left out takes the default a new \
+product gets) and its on_hand is set to the row's. Products not in the file \
+are left alone. Every row is checked first; then the good rows are written in \
+batches of 1000, each one transaction. A bad row (unreadable, a field the \
+engine refuses, an id repeated, an archived product's id, on_hand below what \
+is reserved) is reported as `line N: field X: reason`.
+
+Formats (by --format, else the extension: .jsonl/.ndjson or .csv): JSON Lines, \
+one object per line with id, name, price (a string, \"4.50\"), on_hand \
+(required) and sku, description, category, brand, attributes (an object of \
+strings), low_stock_threshold (optional); or CSV with a header row naming \
+those columns, the attributes cell holding a JSON object. A row is at most \
+1 MiB, a file at most 1,000,000 rows.
+
+Exit status: 0 when the rows were imported (with --on-error skip, also when \
+some were skipped; an empty file imports nothing); 1 on failure: bad rows \
+(nothing imported), a file that cannot be read, a store that cannot be opened \
+(a running server holds it: stop it first), or a failed write (the batches \
+before it are in: run the same import again to complete it); 2 for a wrong \
+command line.";
+
+const EXPORT_ABOUT: &str = "\
+Write every product (archived ones aside) with its current on_hand to a \
+catalog file, in id order, in the format `mercato import` reads: importing it \
+again changes nothing. FILE `-` writes to stdout; otherwise the file appears \
+only once it is complete.
+
+Exit status: 0 when written; 1 when the store cannot be opened (a running \
+server holds it: stop it first) or writing failed; 2 for a wrong command line.";
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The catalog file (read twice, checked then written, so not a pipe).
+    file: PathBuf,
+    /// The file's format; by default its extension says (.jsonl, .ndjson, .csv).
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// What bad rows do: abort imports nothing at all; skip imports the good
+    /// rows and reports the bad ones (failing only when every row is bad).
+    #[arg(long, value_enum, default_value = "abort")]
+    on_error: OnErrorArg,
+    /// The data directory of the stopped server (created if new).
+    #[arg(long, env = "MERCATO_DATA_DIR", default_value = "data/db")]
+    data_dir: PathBuf,
+    /// The store's currency, as given to `mercato serve`.
+    #[arg(long, env = "MERCATO_CURRENCY", default_value = "USD")]
+    currency: String,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Where to write; `-` for stdout.
+    file: PathBuf,
+    /// The format; by default the extension says (.jsonl, .ndjson, .csv).
+    /// Required for stdout.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// The data directory of the stopped server.
+    #[arg(long, env = "MERCATO_DATA_DIR", default_value = "data/db")]
+    data_dir: PathBuf,
+    /// The store's currency, as given to `mercato serve`.
+    #[arg(long, env = "MERCATO_CURRENCY", default_value = "USD")]
+    currency: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// JSON Lines: one product object per line.
+    Jsonl,
+    /// CSV with a header row.
+    Csv,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnErrorArg {
+    /// Import nothing when any row is bad.
+    Abort,
+    /// Import the good rows, report the bad ones.
+    Skip,
 }
 
 #[derive(clap::Args)]
@@ -111,7 +208,8 @@ struct ServeArgs {
     /// (MERCATO_EMPTY takes 1/0, true/false, yes/no, on/off).
     #[arg(long, env = "MERCATO_EMPTY", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     empty: bool,
-    /// Load this catalog file (JSON lines) into an empty store instead of the sample.
+    /// Load this catalog file into an empty store instead of the sample, as
+    /// `mercato import` does (JSON Lines, or CSV for a .csv file).
     #[arg(long, env = "MERCATO_CATALOG")]
     catalog: Option<PathBuf>,
     /// The store currency (ISO 4217), fixed when the store is created.
@@ -250,6 +348,147 @@ fn main() -> ExitCode {
         Command::Recover(args) => recover(args),
         Command::Check(args) => check(args),
         Command::Reindex(args) => reindex(args),
+        Command::Import(args) => import(args),
+        Command::Export(args) => export(args),
+    }
+}
+
+/// The format `--format` names, or else `path`'s extension.
+fn catalog_format(format: Option<FormatArg>, path: &std::path::Path) -> Option<CatalogFormat> {
+    match format {
+        Some(FormatArg::Jsonl) => Some(CatalogFormat::Jsonl),
+        Some(FormatArg::Csv) => Some(CatalogFormat::Csv),
+        None => CatalogFormat::from_path(path),
+    }
+}
+
+/// Opens the store of a stopped server for `import` or `export`.
+fn open_store(data_dir: PathBuf, currency: String) -> Result<Engine, String> {
+    let shown = data_dir.display().to_string();
+    let mut config = EngineConfig::new(data_dir);
+    config.currency = currency;
+    Engine::open(config).map_err(|error| {
+        let mut message = format!("cannot open the store in {shown}: {error}");
+        if matches!(&error, mercato_engine::Error::Storage(text) if text.contains("already open")) {
+            message.push_str(
+                "\nA running `mercato serve` (or another command) holds this data directory, and \
+                 only one process at a time may open it: stop it, then run this again.",
+            );
+        }
+        message
+    })
+}
+
+fn init_command_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn import(args: ImportArgs) -> ExitCode {
+    init_command_logging();
+    let Some(format) = catalog_format(args.format, &args.file) else {
+        eprintln!(
+            "error: cannot tell the format of {} from its extension; give --format jsonl or --format csv",
+            args.file.display()
+        );
+        return ExitCode::from(2);
+    };
+    // Before the store is opened (and perhaps created): a mistyped path
+    // should leave no empty store behind.
+    if let Err(error) = std::fs::File::open(&args.file) {
+        eprintln!("error: cannot read {}: {error}", args.file.display());
+        return ExitCode::FAILURE;
+    }
+    let engine = match open_store(args.data_dir, args.currency) {
+        Ok(engine) => engine,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut options = ImportOptions::new(format);
+    options.on_error = match args.on_error {
+        OnErrorArg::Abort => OnError::Abort,
+        OnErrorArg::Skip => OnError::Skip,
+    };
+    let result = mercato_server::import_catalog(
+        &engine,
+        CatalogSource::Path(&args.file),
+        &options,
+        &Progress::stderr(),
+    );
+    engine.shutdown();
+    match result {
+        Ok(report) => {
+            eprint!("{}", report.bad_rows_text());
+            if report.rows == 0 {
+                println!(
+                    "{} holds no products: nothing imported",
+                    args.file.display()
+                );
+            } else {
+                println!("{}: {report}", args.file.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            if let ImportError::Write { report, .. } | ImportError::Changed { report, .. } = &error
+            {
+                eprintln!("written before the failure: {report}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn export(args: ExportArgs) -> ExitCode {
+    init_command_logging();
+    let to_stdout = args.file.as_os_str() == "-";
+    let Some(format) = catalog_format(args.format, &args.file) else {
+        eprintln!(
+            "error: cannot tell the format of {} from its extension; give --format jsonl or --format csv",
+            args.file.display()
+        );
+        return ExitCode::from(2);
+    };
+    if !args
+        .data_dir
+        .join(mercato_engine::DATABASE_FILE_NAME)
+        .is_file()
+    {
+        eprintln!("error: there is no store in {}", args.data_dir.display());
+        return ExitCode::FAILURE;
+    }
+    let engine = match open_store(args.data_dir, args.currency) {
+        Ok(engine) => engine,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let progress = Progress::stderr();
+    let result = if to_stdout {
+        mercato_server::export_catalog(&engine, std::io::stdout().lock(), format, &progress)
+    } else {
+        mercato_server::export_catalog_to_path(&engine, &args.file, format, &progress)
+    };
+    engine.shutdown();
+    match result {
+        Ok(count) => {
+            if !to_stdout {
+                println!("exported {count} products to {}", args.file.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -11,19 +11,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mercato_engine::{
-    Checkout, CheckoutConfig, Durability, Engine, EngineConfig, Notifications, PaymentGateway,
-    SimulatedGateway, SimulatedGatewayConfig,
+    Checkout, CheckoutConfig, Durability, Engine, EngineConfig, IMPORT_PRODUCTS_MAX, Notifications,
+    PaymentGateway, SimulatedGateway, SimulatedGatewayConfig,
 };
 use mercato_index::{INDEX_DIRECTORY_NAME, Indexer, SearchIndex};
 use tokio::net::TcpListener;
 
 use crate::auth::{AdminTokenSource, Auth};
+use crate::catalog_file::{
+    CatalogFormat, CatalogSource, ImportOptions, ImportReport, Progress, SAMPLE_CATALOG,
+    import_catalog,
+};
 use crate::gateway::{
     HttpWebhookSink, WEBHOOK_PATH, WebhookSecretSource, load_or_create_webhook_secret,
 };
 use crate::metrics::Metrics;
 use crate::notify::NotificationSettings;
-use crate::sample;
 use crate::state::{AppState, Limits};
 
 /// Everything `mercato serve` needs; filled from flags and environment.
@@ -37,7 +40,8 @@ pub struct ServerConfig {
     pub durability: Durability,
     /// Skip loading the sample catalog into an empty store.
     pub empty: bool,
-    /// A catalog file to load instead of the shipped sample.
+    /// A catalog file (JSON Lines or CSV, by its extension; JSON Lines when
+    /// it has neither) to load instead of the shipped sample.
     pub catalog: Option<PathBuf>,
     /// The store currency (ISO 4217).
     pub currency: String,
@@ -126,16 +130,16 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         .expect("opening the engine does not panic")?;
 
     if engine.is_empty()? && !config.empty {
-        let catalog = match &config.catalog {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(io(format!("cannot read {}", path.display())))?,
-            None => sample::SAMPLE_CATALOG.to_owned(),
-        };
-        let count = sample::load_catalog(&engine, &catalog)
-            .await
-            .map_err(ServeError::Catalog)?;
-        tracing::info!(count, "loaded the sample catalog");
-        println!("loaded {count} sample products");
+        let report = load_catalog(&engine, config.catalog.clone()).await?;
+        tracing::info!(count = report.imported(), "loaded the catalog");
+        match &config.catalog {
+            Some(path) => println!(
+                "loaded {} products from {}",
+                report.imported(),
+                path.display()
+            ),
+            None => println!("loaded {} sample products", report.imported()),
+        }
     }
 
     let (auth, token_source) = Auth::load_or_create(&config.data_dir, config.admin_token.clone())
@@ -261,6 +265,37 @@ async fn open_search(state: crate::state::AppState, directory: PathBuf) -> Optio
             None
         }
     }
+}
+
+/// Loads `catalog` (the shipped sample when `None`) into an empty store the
+/// way `mercato import` does, any bad row refusing the whole file. Up to
+/// `IMPORT_PRODUCTS_MAX` rows (the sample among them) are one transaction;
+/// a larger file is loaded in batches of that many, and a crash between
+/// them leaves a part, which `mercato import` of the same file completes.
+async fn load_catalog(
+    engine: &Engine,
+    catalog: Option<PathBuf>,
+) -> Result<ImportReport, ServeError> {
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let (source, format) = match &catalog {
+            Some(path) => (
+                CatalogSource::Path(path),
+                // `--catalog` took JSON Lines before it took CSV.
+                CatalogFormat::from_path(path).unwrap_or(CatalogFormat::Jsonl),
+            ),
+            None => (
+                CatalogSource::Bytes(SAMPLE_CATALOG.as_bytes()),
+                CatalogFormat::Jsonl,
+            ),
+        };
+        let mut options = ImportOptions::new(format);
+        options.batch_rows = IMPORT_PRODUCTS_MAX;
+        import_catalog(&engine, source, &options, &Progress::hidden())
+    })
+    .await
+    .expect("loading the catalog does not panic")
+    .map_err(|error| ServeError::Catalog(format!("the catalog was not loaded: {error}")))
 }
 
 /// An address this process can connect to for `address` it listens on: the
