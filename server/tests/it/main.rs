@@ -1,9 +1,10 @@
 //! The server's integration tests: the router in process, a real socket,
-//! and the real binary killed and restarted.
+//! the real binary killed and restarted, catalog files imported and exported.
 
 mod authz;
 mod binary;
 mod carts;
+mod catalog_files;
 mod connections;
 mod full_disk;
 mod hostile;
