@@ -2,77 +2,9 @@
 //! the server loads into an empty store on first start (the shipped sample
 //! catalog, or `--catalog FILE`). One code path for all three.
 //!
-//! # The formats
-//!
-//! A catalog file holds one product per row, with its stock. **JSON Lines**
-//! (`.jsonl`, `.ndjson`): one JSON object per line, blank lines skipped:
-//!
-//! ```text
-//! {"id":1,"sku":"TEA-1","name":"Green tea","description":"","category":"tea","brand":"Leaf","price":"4.50","attributes":{"origin":"Japan"},"low_stock_threshold":10,"on_hand":25}
-//! ```
-//!
-//! **CSV** (`.csv`, RFC 4180: comma separated, `"` quotes a cell that
-//! holds a comma, a quote (doubled: `""`) or a line break): a header row
-//! naming the columns, in any order, then one row per product:
-//!
-//! ```text
-//! id,sku,name,description,category,brand,price,attributes,low_stock_threshold,on_hand
-//! 1,TEA-1,Green tea,"Steamed, not roasted",tea,Leaf,4.50,"{""origin"":""Japan""}",10,25
-//! ```
-//!
-//! | field | required | meaning |
-//! |---|---|---|
-//! | `id` | yes | the product id, at least 1: a row creates or updates that product |
-//! | `name` | yes | not blank |
-//! | `price` | yes | a decimal in the store currency, at most 2 places; a string in JSON (`"4.50"`) |
-//! | `on_hand` | yes | the units in stock |
-//! | `sku` | no | default `P` and the zero-padded id |
-//! | `description`, `category`, `brand` | no | default empty |
-//! | `attributes` | no | an object of strings; in CSV a cell holding that JSON object; default none |
-//! | `low_stock_threshold` | no | default 10 |
-//!
-//! In JSON a field left out (or `null`) takes its default, and an unknown
-//! field makes the row bad. In CSV a column left out of the header takes
-//! its default for every row, an empty cell of an optional column takes its
-//! default, an unknown column stops the import, and number cells may have
-//! spaces around them. The engine's own rules apply to every field (the
-//! limits in `mercato_engine`, such as
-//! [`PRODUCT_NAME_LENGTH_MAX`](mercato_engine::PRODUCT_NAME_LENGTH_MAX)).
-//! A UTF-8 byte order mark and CRLF line ends are accepted.
-//!
-//! # What an import does
-//!
-//! A row **makes the store match it**: an unknown id is created, an existing
-//! product gets every field of the row (a field the row leaves out takes its
-//! default, as for a new product) and `on_hand` is set to the row's figure;
-//! a product that already matches is left alone. So an export imported
-//! again changes nothing, and an import that stopped part way is completed
-//! by running it again. Products not in the file are left as they are.
-//!
-//! A row is bad, and named by the line it starts on, when it cannot be
-//! read, breaks a field rule, repeats an id of an earlier row (the earlier
-//! row is the one that counts), names an archived product (ids are not
-//! reused), or sets `on_hand` below what active reservations hold. Every row
-//! is checked before the first write ([`Engine::check_upsert`], the
-//! writer's own rules), then the good rows are written in batches of
-//! [`ImportOptions::batch_rows`] through [`Engine::upsert_products`], each
-//! batch one transaction. With [`OnError::Abort`] (the default) one bad row
-//! means nothing is written; with [`OnError::Skip`] the good rows are
-//! written and the bad ones reported, unless every row is bad.
-//!
-//! Limits: a row at most [`CATALOG_ROW_BYTES_MAX`] bytes, a file at most
-//! [`IMPORT_ROWS_MAX`] rows; a longer row or a larger file stops the import
-//! before anything is written. Memory holds one batch and, per row, its id
-//! and line (about 40 bytes a row). The file is read twice (checked, then
-//! written), so it must not change during an import.
-//!
-//! # What an export writes
-//!
-//! Every live product in id order with its current `on_hand`, in either
-//! format, read page by page. Archived products are left out (they are no
-//! longer products to the API). Timestamps and the currency are not part of
-//! the format: an import sets the times to its own, and prices are read in
-//! the store's currency.
+//! The formats are documented on [`CatalogFormat`], what an import does on
+//! [`import_catalog`], what an export writes on [`export_catalog`]; README.md
+//! repeats them for users of the command line.
 
 mod progress;
 mod rows;
@@ -105,6 +37,42 @@ const _: () = assert!(IMPORT_BATCH_ROWS_DEFAULT <= IMPORT_PRODUCTS_MAX);
 pub const SAMPLE_CATALOG: &str = include_str!("../../../data/catalog.jsonl");
 
 /// The format of a catalog file.
+///
+/// A catalog file holds one product per row, with its stock. **JSON Lines**
+/// (`.jsonl`, `.ndjson`): one JSON object per line, blank lines skipped:
+///
+/// ```text
+/// {"id":1,"sku":"TEA-1","name":"Green tea","description":"","category":"tea","brand":"Leaf","price":"4.50","attributes":{"origin":"Japan"},"low_stock_threshold":10,"on_hand":25}
+/// ```
+///
+/// **CSV** (`.csv`, RFC 4180: comma separated, `"` quotes a cell that
+/// holds a comma, a quote (doubled: `""`) or a line break): a header row
+/// naming the columns, in any order, then one row per product:
+///
+/// ```text
+/// id,sku,name,description,category,brand,price,attributes,low_stock_threshold,on_hand
+/// 1,TEA-1,Green tea,"Steamed, not roasted",tea,Leaf,4.50,"{""origin"":""Japan""}",10,25
+/// ```
+///
+/// | field | required | meaning |
+/// |---|---|---|
+/// | `id` | yes | the product id, at least 1: a row creates or updates that product |
+/// | `name` | yes | not blank |
+/// | `price` | yes | a decimal in the store currency, at most 2 places; a string in JSON (`"4.50"`) |
+/// | `on_hand` | yes | the units in stock |
+/// | `sku` | no | default `P` and the zero-padded id |
+/// | `description`, `category`, `brand` | no | default empty |
+/// | `attributes` | no | an object of strings; in CSV a cell holding that JSON object; default none |
+/// | `low_stock_threshold` | no | default 10 |
+///
+/// In JSON a field left out (or `null`) takes its default, and an unknown
+/// field makes the row bad. In CSV a column left out of the header takes
+/// its default for every row, an empty cell of an optional column takes its
+/// default, an unknown column stops the import, and number cells may have
+/// spaces around them. The engine's own rules apply to every field (the
+/// limits in `mercato_engine`, such as
+/// [`PRODUCT_NAME_LENGTH_MAX`](mercato_engine::PRODUCT_NAME_LENGTH_MAX)).
+/// A UTF-8 byte order mark and CRLF line ends are accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CatalogFormat {
@@ -326,10 +294,12 @@ pub enum ImportError {
         report: Box<ImportReport>,
     },
     /// A write failed part way. The batches before it are in the store
-    /// (`report` counts them); running the same import again completes it.
+    /// (`report` counts them); the failed one may be too, as any write
+    /// whose storage failed; running the same import again completes it.
     #[error(
-        "the batch of rows from line {first_line} to line {last_line} was not written: {error}. \
-         {} row(s) before it were written; running the same import again completes it",
+        "writing the rows from line {first_line} to line {last_line} failed: {error}. The {} \
+         row(s) before them are in the store (those may be too); running the same import again \
+         completes it",
         report.imported()
     )]
     Write {
@@ -387,8 +357,32 @@ pub enum ExportError {
 type SeenIds = HashMap<u64, (u64, bool)>;
 
 /// Imports a catalog file into `engine`: checks every row, then writes the
-/// good ones in batches (see the module documentation). Blocks the calling
-/// thread; from async code, call it in `spawn_blocking`.
+/// good ones in batches. Blocks the calling thread; from async code, call
+/// it in `spawn_blocking`.
+///
+/// A row **makes the store match it**: an unknown id is created, an existing
+/// product gets every field of the row (a field the row leaves out takes its
+/// default, as for a new product) and `on_hand` is set to the row's figure;
+/// a product that already matches is left alone. So an export imported
+/// again changes nothing, and an import that stopped part way is completed
+/// by running it again. Products not in the file are left as they are.
+///
+/// A row is bad, and named by the line it starts on, when it cannot be
+/// read, breaks a field rule, repeats an id of an earlier row (the earlier
+/// row is the one that counts), names an archived product (ids are not
+/// reused), or sets `on_hand` below what active reservations hold. Every row
+/// is checked before the first write ([`Engine::check_upsert`], the
+/// writer's own rules), then the good rows are written in batches of
+/// [`ImportOptions::batch_rows`] through [`Engine::upsert_products`], each
+/// batch one transaction. With [`OnError::Abort`] (the default) one bad row
+/// means nothing is written; with [`OnError::Skip`] the good rows are
+/// written and the bad ones reported, unless every row is bad.
+///
+/// Limits: a row at most [`CATALOG_ROW_BYTES_MAX`] bytes, a file at most
+/// [`IMPORT_ROWS_MAX`] rows; a longer row or a larger file stops the import
+/// before anything is written. Memory holds one batch and, per row, its id
+/// and line (about 40 bytes a row). The file is read twice (checked, then
+/// written), so it must not change during an import.
 pub fn import_catalog(
     engine: &Engine,
     source: CatalogSource<'_>,
@@ -573,8 +567,12 @@ fn check_row(engine: &Engine, row: &Row, seen: &mut SeenIds) -> Result<Option<Ba
     Ok(verdict)
 }
 
-/// Writes every live product of `engine`, with its current `on_hand`, to
-/// `out` in `format`, page by page. Answers how many were written.
+/// Writes every live product of `engine` in id order, with its current
+/// `on_hand`, to `out` in `format`, page by page. Answers how many were
+/// written. Archived products are left out (they are no longer products to
+/// the API). Timestamps and the currency are not part of
+/// the format: an import sets the times to its own, and prices are read in
+/// the store's currency.
 pub fn export_catalog(
     engine: &Engine,
     out: impl Write,

@@ -675,3 +675,112 @@ async fn serve_loads_a_csv_catalog_and_holds_the_directory_against_an_import() {
     assert!(stderr.contains("stop it, then run this again"), "{stderr}");
     drop(server);
 }
+
+/// A store file whose writes fail once `writes_left` reaches 0, until healed.
+#[derive(Debug)]
+struct FailingDisk {
+    file: mercato_engine::FileBackend,
+    writes_left: std::sync::atomic::AtomicI64,
+}
+
+impl mercato_engine::StorageBackend for FailingDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.file.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.file.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.writes_left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            return Err(std::io::Error::other("injected write failure"));
+        }
+        self.file.write(offset, data)
+    }
+}
+
+#[test]
+fn a_write_that_fails_part_way_says_what_was_written_and_a_rerun_completes_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.path().join(mercato_engine::DATABASE_FILE_NAME))
+        .unwrap();
+    let disk = Arc::new(FailingDisk {
+        file: mercato_engine::FileBackend::new(file).unwrap(),
+        writes_left: std::sync::atomic::AtomicI64::new(i64::MAX),
+    });
+    let mut config = EngineConfig::new(dir.path());
+    config.storage_backend = Some(disk.clone());
+    // A checkpoint after nearly every batch: commits write to the store file.
+    config.checkpoint_interval = std::time::Duration::from_millis(1);
+    let engine = Engine::open(config).unwrap();
+    let mut options = options(CatalogFormat::Jsonl, OnError::Abort);
+    options.batch_rows = 100;
+    let catalog = sample_lines(1_000);
+
+    disk.writes_left.store(40, Ordering::SeqCst);
+    let error = import_catalog(
+        &engine,
+        CatalogSource::Bytes(catalog.as_bytes()),
+        &options,
+        &Progress::hidden(),
+    )
+    .unwrap_err();
+    let ImportError::Write {
+        first_line,
+        report,
+        error: cause,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}");
+    };
+    assert!(cause.is_storage_fault(), "{cause:?}");
+    assert_eq!(report.imported() % 100, 0);
+    assert_eq!(*first_line, report.imported() + 1);
+    assert!(
+        error
+            .to_string()
+            .contains("running the same import again completes it"),
+        "{error}"
+    );
+
+    // Once the disk works again the engine reopens its store by itself;
+    // the same import then completes the catalog.
+    disk.writes_left.store(i64::MAX, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !engine.is_healthy() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine did not recover"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let report = import_catalog(
+        &engine,
+        CatalogSource::Bytes(catalog.as_bytes()),
+        &options,
+        &Progress::hidden(),
+    )
+    .unwrap();
+    assert_eq!(report.imported(), 1_000);
+    assert_eq!(contents(&engine).len(), 1_000);
+    engine.shutdown();
+}
