@@ -58,7 +58,7 @@ pub const SAMPLE_CATALOG: &str = include_str!("../../../data/catalog.jsonl");
 /// |---|---|---|
 /// | `id` | yes | the product id, at least 1: a row creates or updates that product |
 /// | `name` | yes | not blank |
-/// | `price` | yes | a decimal in the store currency, at most 2 places; a string in JSON (`"4.50"`) |
+/// | `price` | yes | in the store currency, as the API takes money: digits, an optional point, at most 2 decimals; a string in JSON (`"4.50"`) |
 /// | `on_hand` | yes | the units in stock |
 /// | `sku` | no | default `P` and the zero-padded id |
 /// | `description`, `category`, `brand` | no | default empty |

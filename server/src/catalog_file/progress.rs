@@ -114,8 +114,10 @@ impl Stage {
             return;
         }
         // One line per update at most, for the furthest tenth (or count) reached.
+        // The end is said by `finish`.
         let reached = match self.total {
-            Some(total) if total > 0 => (done.saturating_mul(10) / total).min(9),
+            Some(total) if done >= total => return,
+            Some(total) => done.saturating_mul(10) / total,
             _ => done / LINE_EVERY_COUNT,
         };
         if reached < self.next_line {

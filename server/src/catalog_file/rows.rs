@@ -128,6 +128,8 @@ struct JsonRow {
     category: Option<String>,
     #[serde(default)]
     brand: Option<String>,
+    /// A string, as money is everywhere in the API (`"4.50"`).
+    #[serde(deserialize_with = "crate::money::required")]
     price: Decimal,
     #[serde(default)]
     attributes: Option<BTreeMap<String, String>>,
@@ -489,9 +491,7 @@ fn parse_csv_row(
     let product_id = whole_number("id", id_cell)?;
     let name = text("name").unwrap_or_default();
     let price_cell = required("price")?;
-    let price: Decimal = price_cell
-        .parse()
-        .map_err(|_| error("price", format!("`{price_cell}` is not a decimal number")))?;
+    let price = crate::money::parse_money(price_cell).map_err(|message| error("price", message))?;
     let on_hand = whole_number("on_hand", required("on_hand")?)?;
     let low_stock_threshold = match cells.get("low_stock_threshold").map(|cell| cell.trim()) {
         Some("") | None => None,
@@ -657,7 +657,10 @@ mod tests {
             .into_iter()
             .map(|(line, row)| format!("{line} {}", row.unwrap_err()))
             .collect();
-        assert!(errors[0].starts_with("2 price: `abc`"), "{errors:?}");
+        assert!(
+            errors[0].starts_with("2 price: \"abc\" is not an amount"),
+            "{errors:?}"
+        );
         assert!(errors[1].starts_with("3 on_hand:"), "{errors:?}");
         assert!(
             errors[2].starts_with("4 attributes: must be a JSON object"),

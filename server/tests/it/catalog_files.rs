@@ -575,7 +575,7 @@ fn the_binary_imports_exports_and_exits_non_zero_on_failure() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("2 bad row(s)"), "{stderr}");
     assert!(
-        stderr.contains("line 3: field price: at most 2 decimal places"),
+        stderr.contains("line 3: field price: \"1.001\" has more than 2 decimal places"),
         "{stderr}"
     );
     assert!(
