@@ -601,6 +601,21 @@ fn the_binary_imports_exports_and_exits_non_zero_on_failure() {
         "{}",
         text(&output.stdout)
     );
+    // The offline verifier finds the imported stores sound.
+    for dir in [&store, &other] {
+        let output = Command::new(env!("CARGO_BIN_EXE_mercato"))
+            .args(["check", "--data-dir"])
+            .arg(dir)
+            .env_remove("MERCATO_CURRENCY")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+    }
 
     // A format the extension does not tell is a usage error (2), and so is
     // an unknown flag value; an unreadable file is a failure (1) that
