@@ -493,22 +493,12 @@ fn export(args: ExportArgs) -> ExitCode {
 }
 
 fn reindex(args: mercato_server::ReindexArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_command_logging();
     mercato_server::reindex(args)
 }
 
 fn check(args: CheckArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_command_logging();
     if !args
         .data_dir
         .join(mercato_engine::DATABASE_FILE_NAME)
@@ -560,12 +550,7 @@ fn check(args: CheckArgs) -> ExitCode {
 }
 
 fn recover(args: RecoverArgs) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_command_logging();
     if !args.data_dir.is_dir() {
         eprintln!("error: {} is not a directory", args.data_dir.display());
         return ExitCode::from(2);

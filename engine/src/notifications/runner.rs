@@ -404,51 +404,43 @@ async fn create_loop(inner: Arc<Inner>, mut subscription: crate::Subscription) {
     tracing::debug!("notification creation stopped");
 }
 
-/// Writes `made` and the position `seq`, retrying while the writer is
-/// overloaded or the store unavailable; `Err` once the engine stops.
+/// Writes `made` and the position `seq`; `Err` once the engine stops.
 async fn write_created(
     inner: &Inner,
     consumer: &str,
     seq: u64,
     made: Vec<NewNotification>,
 ) -> Result<(), Error> {
-    let mut made = Some(made);
+    let created = write_until_done(inner, "notifications not made yet", |reply| {
+        Command::Notifications(NotificationCommand::Create {
+            consumer: consumer.to_owned(),
+            position: seq,
+            notifications: made.clone(),
+            reply,
+        })
+    })
+    .await?;
+    for notification in &created {
+        observe(inner, notification, true);
+    }
+    Ok(())
+}
+
+/// Sends the command `make` builds until the writer takes it, pausing
+/// while it is overloaded or the store unavailable (a moment) or after
+/// another failure (a second); `Err` once the engine or the runner stops.
+async fn write_until_done<T: Send + 'static>(
+    inner: &Inner,
+    what: &str,
+    make: impl Fn(crate::writer::Reply<T>) -> Command,
+) -> Result<T, Error> {
     loop {
-        let notifications = made.take().unwrap_or_default();
-        let backup: Vec<NewNotification> =
-            notifications.iter().map(NewNotification::copy).collect();
-        let result = inner
-            .engine
-            .submit(|reply| {
-                Command::Notifications(NotificationCommand::Create {
-                    consumer: consumer.to_owned(),
-                    position: seq,
-                    notifications,
-                    reply,
-                })
-            })
-            .await;
-        match result {
-            Ok(created) => {
-                if let Some(observer) = &inner.config.observer {
-                    for notification in &created {
-                        observer.created(notification);
-                        match notification.status {
-                            NotificationStatus::Sent => observer.sent(notification),
-                            NotificationStatus::Failed => observer.failed(notification),
-                            NotificationStatus::Pending => {}
-                        }
-                    }
-                }
-                return Ok(());
-            }
+        match inner.engine.submit(&make).await {
+            Ok(value) => return Ok(value),
             Err(Error::ShuttingDown) => return Err(Error::ShuttingDown),
+            Err(_) if inner.stopping() => return Err(Error::ShuttingDown),
             Err(error) => {
-                if inner.stopping() {
-                    return Err(Error::ShuttingDown);
-                }
-                tracing::warn!(%error, "notifications not made yet; retrying");
-                made = Some(backup);
+                tracing::warn!(%error, "{what}; retrying");
                 let pause = if matches!(error, Error::Overloaded | Error::StorageUnavailable(_)) {
                     WRITE_RETRY_INTERVAL
                 } else {
@@ -460,20 +452,18 @@ async fn write_created(
     }
 }
 
-impl NewNotification {
-    fn copy(&self) -> NewNotification {
-        NewNotification {
-            event_seq: self.event_seq,
-            kind: self.kind,
-            order_id: self.order_id,
-            user_id: self.user_id.clone(),
-            channel: self.channel,
-            recipient: self.recipient.clone(),
-            subject: self.subject.clone(),
-            body: self.body.clone(),
-            html_body: self.html_body.clone(),
-            undeliverable: self.undeliverable.clone(),
-        }
+/// Tells the observer about a notification just made or just attempted.
+fn observe(inner: &Inner, notification: &Notification, created: bool) {
+    let Some(observer) = &inner.config.observer else {
+        return;
+    };
+    if created {
+        observer.created(notification);
+    }
+    match notification.status {
+        NotificationStatus::Sent => observer.sent(notification),
+        NotificationStatus::Failed => observer.failed(notification),
+        NotificationStatus::Pending => {}
     }
 }
 
@@ -728,59 +718,23 @@ fn backoff(config: &NotificationsConfig, attempt: u32) -> Duration {
     half + jitter
 }
 
-/// Records attempts, retrying while the writer is overloaded; `Err` once
-/// the engine stops (the attempts are then repeated after a restart).
+/// Records attempts; `Err` once the engine stops (the attempts are then
+/// repeated after a restart).
 async fn record(inner: &Inner, outcomes: Vec<AttemptOutcome>) -> Result<(), Error> {
     if outcomes.is_empty() {
         return Ok(());
     }
-    let mut outcomes = Some(outcomes);
-    loop {
-        let batch = outcomes.take().expect("kept for each attempt");
-        let backup: Vec<AttemptOutcome> = batch.iter().map(AttemptOutcome::copy).collect();
-        let result = inner
-            .engine
-            .submit(|reply| {
-                Command::Notifications(NotificationCommand::Record {
-                    outcomes: batch,
-                    reply,
-                })
-            })
-            .await;
-        match result {
-            Ok(notifications) => {
-                if let Some(observer) = &inner.config.observer {
-                    for notification in &notifications {
-                        match notification.status {
-                            NotificationStatus::Sent => observer.sent(notification),
-                            NotificationStatus::Failed => observer.failed(notification),
-                            NotificationStatus::Pending => {}
-                        }
-                    }
-                }
-                return Ok(());
-            }
-            Err(Error::ShuttingDown) => return Err(Error::ShuttingDown),
-            Err(error) => {
-                tracing::warn!(%error, "notification attempts not recorded yet; retrying");
-                outcomes = Some(backup);
-                tokio::time::sleep(WRITE_RETRY_INTERVAL).await;
-            }
-        }
+    let recorded = write_until_done(inner, "notification attempts not recorded yet", |reply| {
+        Command::Notifications(NotificationCommand::Record {
+            outcomes: outcomes.clone(),
+            reply,
+        })
+    })
+    .await?;
+    for notification in &recorded {
+        observe(inner, notification, false);
     }
-}
-
-impl AttemptOutcome {
-    fn copy(&self) -> AttemptOutcome {
-        AttemptOutcome {
-            id: self.id,
-            at: self.at,
-            error: self.error.clone(),
-            permanent: self.permanent,
-            retry_at: self.retry_at,
-            attempts_max: self.attempts_max,
-        }
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::outbox;
 use crate::writer::{Answer, Batch, Reply, refuse};
 
 /// A notification to make, rendered by the runner.
+#[derive(Clone)]
 pub(crate) struct NewNotification {
     pub(crate) event_seq: u64,
     pub(crate) kind: NotificationKind,
@@ -31,6 +32,7 @@ pub(crate) struct NewNotification {
 }
 
 /// The outcome of one delivery attempt.
+#[derive(Clone)]
 pub(crate) struct AttemptOutcome {
     pub(crate) id: NotificationId,
     pub(crate) at: Timestamp,

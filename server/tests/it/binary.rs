@@ -93,6 +93,11 @@ pub(crate) async fn output_with(server: &Server, needle: &str) -> String {
     }
 }
 
+/// The JSON answer to a GET of `url`.
+pub(crate) async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub(crate) async fn wait_ready(server: &Server, client: &reqwest::Client) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -235,14 +240,7 @@ async fn acknowledged_reservations_survive_sigkill_and_sigterm_exits_cleanly() {
             "acknowledged reservation {order_id} was lost"
         );
     }
-    let stock: Value = client
-        .get(format!("{}/api/v1/inventory/1", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stock: Value = get_json(&client, format!("{}/api/v1/inventory/1", server.base)).await;
     let reserved = stock["reserved"].as_u64().unwrap();
     assert!(
         reserved >= acknowledged.len() as u64,
@@ -305,14 +303,11 @@ async fn first_start_loads_the_sample_catalog_and_stores_an_admin_token() {
         "the startup output says where the webhook secret is: {output}"
     );
     let token = std::fs::read_to_string(&token_file).unwrap();
-    let page: Value = client
-        .get(format!("{}/api/v1/products?limit=500", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(
+        &client,
+        format!("{}/api/v1/products?limit=500", server.base),
+    )
+    .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 500);
     assert!(page["next_cursor"].is_string());
     let events = client
@@ -410,14 +405,7 @@ async fn the_binary_takes_payments_and_receives_its_gateways_webhooks() {
     }
     // tok_delayed was settled by the gateway's signed webhook to this server.
     assert_eq!(statuses, ["CONFIRMED", "CONFIRMED", "PAYMENT_FAILED"]);
-    let stock: Value = client
-        .get(format!("{base}/api/v1/inventory/1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stock: Value = get_json(&client, format!("{base}/api/v1/inventory/1")).await;
     assert_eq!(
         stock,
         json!({"product_id": 1, "on_hand": 6, "reserved": 0, "available": 6})
@@ -477,14 +465,7 @@ async fn the_router_mounts_on_a_real_socket_and_a_delayed_payment_comes_back_by_
     )
     .await;
     assert_eq!(status, 201);
-    let read: Value = client
-        .get(format!("{base}/api/v1/products/{}", product["id"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = get_json(&client, format!("{base}/api/v1/products/{}", product["id"])).await;
     assert_eq!(read, product);
 
     let (status, _) = admin(
@@ -539,14 +520,11 @@ async fn the_router_mounts_on_a_real_socket_and_a_delayed_payment_comes_back_by_
         .unwrap();
     assert_eq!(payment["status"], "succeeded");
     assert_eq!(payment["amount"], "14.50");
-    let stock: Value = client
-        .get(format!("{base}/api/v1/inventory/{}", product["id"]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stock: Value = get_json(
+        &client,
+        format!("{base}/api/v1/inventory/{}", product["id"]),
+    )
+    .await;
     assert_eq!(
         stock,
         json!({"product_id": product["id"], "on_hand": 1, "reserved": 0, "available": 1})
@@ -629,13 +607,7 @@ async fn the_binary_searches_the_sample_catalog_and_reindexes_it_when_stopped() 
     std::fs::remove_dir_all(dir.path().join(mercato_index::INDEX_DIRECTORY_NAME)).unwrap();
     let server = start(dir.path(), &[], &[], Some(TOKEN));
     wait_ready(&server, &client).await;
-    let answer: Value = client
-        .get(format!("{}/api/v1/search?q=yoga+mat", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value =
+        get_json(&client, format!("{}/api/v1/search?q=yoga+mat", server.base)).await;
     assert_eq!(answer["total"], found["total"], "rebuilt at start");
 }

@@ -655,14 +655,8 @@ async fn serve_loads_a_csv_catalog_and_holds_the_directory_against_an_import() {
     );
     let client = reqwest::Client::new();
     crate::binary::wait_ready(&server, &client).await;
-    let kettle: serde_json::Value = client
-        .get(format!("{}/api/v1/products/3", server.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let kettle =
+        crate::binary::get_json(&client, format!("{}/api/v1/products/3", server.base)).await;
     assert_eq!(
         kettle["description"],
         "Two lines:\nboils in 3 minutes, switches itself off."
