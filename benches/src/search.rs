@@ -339,6 +339,9 @@ pub(crate) async fn run(options: &SearchOptions) -> Result<SearchReport, Error> 
     let target = match &options.server {
         SearchServer::Url { url, admin_token } => Target::resolve(url, admin_token).await?,
         SearchServer::Spawn { binary, load } => {
+            // Without the build phase, the store is loaded all the same but
+            // nothing waits for (or times) the index.
+            let timed = options.phases.contains(&Phase::Build);
             let (server, build) = build_store(
                 binary,
                 *load,
@@ -346,11 +349,11 @@ pub(crate) async fn run(options: &SearchOptions) -> Result<SearchReport, Error> 
                 &[],
                 &options.catalog,
                 &lines,
-                true,
+                timed,
                 options.progress,
             )
             .await?;
-            report.build = Some(build);
+            report.build = timed.then_some(build);
             spawned = server;
             Target::resolve(&spawned.url, &spawned.admin_token).await?
         }
@@ -892,6 +895,9 @@ async fn drive(
             let mut broken = false;
             loop {
                 if let Some(at) = scheduled {
+                    if at >= end {
+                        break;
+                    }
                     tokio::time::sleep_until(at.into()).await;
                 }
                 let sent_at = scheduled.unwrap_or_else(Instant::now);
@@ -964,11 +970,9 @@ async fn drive(
             report.first_error = first_error;
         }
     }
-    let window = Instant::now()
-        .saturating_duration_since(measure_start)
-        .as_secs_f64()
-        .max(1e-9);
-    report.qps = (report.count as f64 / window * 10.0).round() / 10.0;
+    // Requests sent in the window, per second of the window (the PostgreSQL
+    // side counts pgbench's log the same way).
+    report.qps = (report.count as f64 / duration.as_secs_f64() * 10.0).round() / 10.0;
     report.latency_ms = latency_of(&histogram);
     Ok(report)
 }
