@@ -266,23 +266,22 @@ EOF
 # Latency percentiles (ms), count and rate of the transactions in pgbench's
 # per-transaction logs, leaving out the first second of the run (each
 # client prepares its statements on first use: that second is the
-# warm-up): "count rate p50 p90 p99 p999 max". Under -R the logged time
-# runs from the transaction's scheduled start.
-log_stats() {
-    local window
-    cat "$@" | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %s\n", $5 + $6 / 1e6, $3 }' | sort -n >"$WORK/log_sorted"
-    window=$(awk 'NR == 1 { from = $1 + 1.0 } $1 >= from { last = $1 }
-                  END { printf "%.6f", (last > from ? last - from : 0) }' "$WORK/log_sorted")
-    awk 'NR == 1 { from = $1 + 1.0 } $1 >= from { print $2 }' "$WORK/log_sorted" | sort -n |
+# warm-up): "count rate p50 p90 p99 p999 max", the rate being the count
+# over the measured window. Under -R the logged time runs from the
+# transaction's scheduled start.
+log_stats() { # log_stats SECONDS FILE...: SECONDS is the measured window
+    local window=$1
+    shift
+    cat "$@" | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %s\n", $5 + $6 / 1e6, $3 }' | sort -n |
+        awk 'NR == 1 { from = $1 + 1.0 } $1 >= from { print $2 }' | sort -n |
         awk -v window="$window" '
         { v[NR] = $1 }
         function rank(p,   r) { r = int(p * NR); if (r < p * NR) r++; if (r < 1) r = 1; return v[r] }
         END {
             if (NR == 0) { print "0 null null null null null null"; exit }
-            printf "%d %.3f %.3f %.3f %.3f %.3f %.3f\n", NR, (window > 0 ? NR / window : 0),
+            printf "%d %.3f %.3f %.3f %.3f %.3f %.3f\n", NR, NR / window,
                 rank(0.50) / 1000, rank(0.90) / 1000, rank(0.99) / 1000, rank(0.999) / 1000, v[NR] / 1000
         }'
-    rm -f "$WORK/log_sorted"
 }
 # run_type_pgbench LABEL SECONDS ARGS...: pgbench with the type's scripts for
 # SECONDS plus the one-second warm-up; sets STATS ("count rate p50 p90 p99
@@ -301,7 +300,7 @@ run_type_pgbench() {
         tail -n 40 "$out" >&2
         die "pgbench failed (exit $rc) for run $label"
     fi
-    STATS=$(log_stats "$WORK"/txlog/"$label".*)
+    STATS=$(log_stats "$seconds" "$WORK"/txlog/"$label".*)
     rm -f "$WORK"/txlog/"$label".*
 }
 

@@ -658,7 +658,7 @@ fn search_options(args: SearchArgs) -> Result<SearchOptions, Error> {
         reserve_pairs: args.reserve_pairs,
         baseline_bin: args.baseline_bin,
         baseline_args: args.baseline_arg,
-        progress: !(args.json || args.quiet),
+        progress: !args.quiet,
     })
 }
 
