@@ -33,7 +33,7 @@ brand and category B, description C; accents folded) and an unstemmed one
 for prefixes, GIN indexes on both, a pg_trgm GIN index on the name, btree
 indexes on category, brand and price. Then, for each query type of the query
 set (benches/search/generate_queries.py), pgbench runs that type's SQL
-(search/TYPE.sql: hits, exact total and facets in one statement):
+(search/TYPE.sql: hits, exact total and facets (up to 100 values each, most frequent first, as Mercato answers) in one statement):
 
   1. every query once through psql: mean total, queries with no result,
      and how often the product a query was made from is among the hits;

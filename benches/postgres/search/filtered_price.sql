@@ -19,6 +19,6 @@ SELECT (SELECT json_agg(h) FROM (
              ORDER BY top.price, id) AS h) AS hits,
        (SELECT count(*) FROM m) AS total,
        (SELECT json_agg(f) FROM (SELECT category AS value, count(*) AS count FROM m
-                                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20) AS f) AS category_facets,
+                                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100) AS f) AS category_facets,
        (SELECT json_agg(f) FROM (SELECT brand AS value, count(*) AS count FROM m
-                                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20) AS f) AS brand_facets;
+                                  GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 100) AS f) AS brand_facets;
