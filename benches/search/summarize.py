@@ -172,7 +172,8 @@ def main(argv: list[str]) -> int:
             f"from the write: p50 {ms(w['p50'])} ms, p99 {ms(w['p99'])} ms, max {ms(w['max'])} ms "
             f"(sold out p99 {ms(vis['sold_out_ms']['p99'])}, back in stock p99 "
             f"{ms(vis['back_in_stock_ms']['p99'])}); meanwhile {res.get('throughput_rps', 0):,.0f} "
-            f"reservations/s at {res.get('connections')} connections. "
+            f"reservations/s at {res.get('connections')} connections"
+            f"{'' if vis.get('load_outlasted_probes', True) else ' (the load ended before the last change was seen)'}. "
             f"Target p99 < 1 s: {met(vis['timeouts'] == 0 and w['p99'] < 1000)}. "
             "PostgreSQL: visible to every query that starts after the COMMIT.")
         say("")

@@ -565,6 +565,7 @@ async fn search_command(args: SearchArgs) -> Result<bool, Error> {
     });
     let visibility_ok = report.visibility.as_ref().is_none_or(|visibility| {
         visibility.timeouts == 0
+            && visibility.load_outlasted_probes
             && visibility
                 .reservations
                 .as_ref()

@@ -292,6 +292,8 @@ pub(crate) struct VisibilityReport {
     pub(crate) sold_out_ms: LatencyMs,
     pub(crate) back_in_stock_ms: LatencyMs,
     pub(crate) searches: u64,
+    /// The reservation load was still running when the last change was seen.
+    pub(crate) load_outlasted_probes: bool,
     /// The reservation load that ran meanwhile.
     pub(crate) reservations: Option<ReserveReport>,
 }
@@ -1057,10 +1059,12 @@ async fn visibility(
         .into());
     }
 
-    // The reservation load runs for the whole probe and a little more.
+    // The reservation load must outlast the probes: each change waits
+    // `spacing`, then up to a second if the target is met (longer if not:
+    // the report says whether the load was still running at the end).
     let spacing = Duration::from_millis(400);
-    let load_duration =
-        Duration::from_secs(3) + spacing * u32::try_from(options.changes).unwrap_or(u32::MAX) * 2;
+    let load_duration = Duration::from_secs(5)
+        + (spacing + Duration::from_secs(1)) * u32::try_from(options.changes).unwrap_or(u32::MAX);
     let plan = LoadPlan {
         products: options.reserve_products,
         stock: 1_000_000,
@@ -1092,15 +1096,20 @@ async fn visibility(
             load_duration.as_secs_f64() + 1.0
         ),
     );
-    let reservations = reserve::run(&source, &plan);
+    let reservations = async {
+        let run = reserve::run(&source, &plan).await;
+        (run, Instant::now())
+    };
     let probes = async {
         // set_up of the load writes the stock of its products first.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        probe_changes(target, &chosen, options.changes, spacing).await
+        let probed = probe_changes(target, &chosen, options.changes, spacing).await;
+        (probed, Instant::now())
     };
-    let (reservations, probes) = tokio::join!(reservations, probes);
+    let ((reservations, load_ended), (probes, probes_ended)) = tokio::join!(reservations, probes);
     let (mut report, samples) = probes?;
     let reservations = reservations?;
+    report.load_outlasted_probes = load_ended >= probes_ended;
     let all: Vec<(f64, f64, bool)> = samples;
     let histogram_of = |values: &mut dyn Iterator<Item = f64>| {
         let mut histogram = load::new_histogram();
@@ -1388,11 +1397,16 @@ pub(crate) fn describe(report: &SearchReport) -> String {
         if let Some(reservations) = &visibility.reservations {
             let _ = writeln!(
                 out,
-                "           meanwhile {:.0} reservations/s at {} connections (p99 {:.2} ms), oversell: {}",
+                "           meanwhile {:.0} reservations/s at {} connections (p99 {:.2} ms), oversell: {}{}",
                 reservations.throughput_rps,
                 reservations.connections,
                 reservations.latency_ms.p99,
-                if reservations.oversell { "YES" } else { "none" }
+                if reservations.oversell { "YES" } else { "none" },
+                if visibility.load_outlasted_probes {
+                    ""
+                } else {
+                    "; the load ENDED before the last change was seen"
+                }
             );
         }
     }
