@@ -125,7 +125,8 @@ def main(argv: list[str]) -> int:
                 r = by_rate.get(rate)
                 lat = (r or {}).get("latency_ms", {})
                 achieved = (r or {}).get("achieved_rate", (r or {}).get("qps"))
-                short = r is not None and achieved is not None and achieved < 0.9 * rate
+                # Poisson arrivals (pgbench -R) miss a low rate by a few % by chance.
+                short = r is not None and achieved is not None and achieved < 0.8 * rate
                 row += f" {ms(lat.get('p50'))} | {ms(lat.get('p99'))}{' (behind: ' + qps(achieved) + '/s)' if short else ''} | {ms(lat.get('max'))} |"
             best = t.get("best") or {}
             best_qps = best.get("qps")
