@@ -184,7 +184,8 @@ def main(argv: list[str]) -> int:
         say("")
         pairs = ", ".join(f"{a:,.0f} / {b:,.0f}" for a, b in zip(res["with_index_rps"], res["baseline_rps"]))
         median = res.get("median_ratio")
-        say(f"With the indexer / baseline ({res['baseline']}), {res['connections']} connections, "
+        say(f"With the indexer ({res.get('with_index', 'the measured server')}) / baseline "
+            f"({res['baseline']}), fresh stores with the same catalog, {res['connections']} connections, "
             f"{res['duration_s']:g} s per run: {pairs}; ratios {res['ratios']}, median "
             f"{'-' if median is None else f'{median:.3f}'}. Target >= 0.9: "
             f"{met(None if median is None else median >= 0.9)}. Checks passed: {res['checks_passed']}.")

@@ -301,6 +301,8 @@ pub(crate) struct VisibilityReport {
 /// Reservations/s with the indexer against the baseline, in pairs.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct ReserveComparison {
+    /// The server with the indexer: a fresh store of this binary.
+    pub(crate) with_index: String,
     pub(crate) baseline: String,
     pub(crate) connections: usize,
     pub(crate) duration_s: f64,
@@ -1232,6 +1234,33 @@ async fn reserve_comparison(
             format!(" serve {}", options.baseline_args.join(" "))
         }
     );
+    // Both sides get a fresh store with the same catalog: the measured
+    // server has served the other phases (their reservations and events
+    // make its store bigger), so it is not used here.
+    let (fresh_server, indexed_label) = match &options.server {
+        SearchServer::Spawn { binary, load } => {
+            note(options, "reserve: building a fresh store with the indexer");
+            // Waits until the index has caught up: the runs measure the
+            // indexer following the reservations, not building the index.
+            let (server, _) = build_store(
+                binary,
+                *load,
+                &options.durability,
+                &[],
+                &options.catalog,
+                lines,
+                true,
+                options.progress,
+            )
+            .await?;
+            (Some(server), binary.display().to_string())
+        }
+        SearchServer::Url { url, .. } => (None, format!("{url} (as it is)")),
+    };
+    let indexed_target = match &fresh_server {
+        Some(server) => Target::resolve(&server.url, &server.admin_token).await?,
+        None => target.clone(),
+    };
     note(
         options,
         &format!("reserve: building the baseline store ({label})"),
@@ -1265,6 +1294,7 @@ async fn reserve_comparison(
         progress: false,
     };
     let mut comparison = ReserveComparison {
+        with_index: indexed_label,
         baseline: label,
         connections: options.reserve_connections,
         duration_s: options.reserve_duration.as_secs_f64(),
@@ -1273,7 +1303,13 @@ async fn reserve_comparison(
     };
     for pair in 1..=options.reserve_pairs {
         let mut rps = [0.0; 2];
-        for (slot, which) in [(0, target), (1, &baseline_target)] {
+        // Alternate which side goes first, so that a drift of the machine
+        // does not favour one.
+        let mut order = [(0, &indexed_target), (1, &baseline_target)];
+        if pair % 2 == 0 {
+            order.reverse();
+        }
+        for (slot, which) in order {
             let source = ServerSource::Url {
                 url: which.origin.clone(),
                 admin_token: which.admin_token(),
@@ -1299,6 +1335,7 @@ async fn reserve_comparison(
     sorted.sort_by(f64::total_cmp);
     comparison.median_ratio = sorted.get(sorted.len() / 2).copied();
     drop(baseline_server);
+    drop(fresh_server);
     Ok(Some(comparison))
 }
 
