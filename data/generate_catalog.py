@@ -34,11 +34,25 @@ Python 3.11+, standard library only.  The output is fully deterministic
 (fixed seed, no dependence on hash randomisation, time or locale): running it
 twice produces byte-identical files.  Pass ``--check`` to also validate the
 written file and print a short summary.
+
+Bigger catalogs (the search benchmark's)
+----------------------------------------
+
+    python3 data/generate_catalog.py --count 100000 --out /tmp/catalog-100k.jsonl --check
+
+``--count N`` keeps the sample's category shares and stock plan (5% sold out,
+10% low), gives each category about sqrt(N / 1200) times as many brands
+(the sample's plus invented ones) and, once a product type runs out of plain
+names, lists variants (a generation, model year, model code, pack size or
+colour; for books, an edition).  ``--seed`` changes the random seed.  The
+defaults produce the sample above, byte for byte; ids run 1..=N.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import random
 import re
 import sys
@@ -1970,9 +1984,56 @@ def pick_attr_count(rng: random.Random) -> int:
     return weighted(rng, [(1, 6), (2, 18), (3, 32), (4, 28), (5, 16)])
 
 
-def generic_product(rng: random.Random, cat_slug: str, cat: dict, used_names: set[str]):
+# Scaled-up catalogs only (--count above 1200): see extra_brands and the
+# variants of generic_product and book_product.
+VARIANT_AFTER = 8
+BRAND_HEADS = ["Al", "Bel", "Cor", "Dal", "El", "Fen", "Gal", "Hal", "Ist", "Jun", "Kal", "Lor",
+               "Mar", "Nor", "Or", "Pel", "Quen", "Ros", "Sol", "Tor", "Ul", "Val", "Wen",
+               "Yar", "Zel", "Bram", "Cal", "Dun", "Ever", "Far", "Glen", "Hart", "Lin", "Mor",
+               "Oak", "Red", "Silver", "Stone", "Thorn", "Wild"]
+BRAND_TAILS = ["ara", "ex", "ion", "ora", "ix", "en", "ova", "ly", "wick", "ford", "ton",
+               "crest", "mark", "line", "haven", "field", "works", "craft", "bury", "dale",
+               "well", "wood", "ridge", "brook", "vale", "stead", "gate", "moor", "isle"]
+BRAND_WORDS = {
+    "electronics": ["Audio", "Labs", "Digital", "Tech", "Electronics"],
+    "home-kitchen": ["Kitchen", "Home", "Cookware", "Living"],
+    "clothing": ["Apparel", "Clothing Co.", "Outfitters", "Basics"],
+    "shoes": ["Footwear", "Shoe Co.", "Athletics"],
+    "sports-outdoors": ["Outdoors", "Gear", "Sports", "Athletics"],
+    "toys-games": ["Toys", "Games", "Playthings"],
+    "beauty": ["Beauty", "Botanicals", "Skincare", "Naturals"],
+    "grocery": ["Pantry", "Farms", "Foods", "Roasters"],
+    "office": ["Paper Co.", "Office", "Stationery"],
+    "garden": ["Garden", "Growers", "Outdoor Living"],
+    "pet-supplies": ["Pet Co.", "Pets", "Companions"],
+    "books": ["Press", "Books", "Publishing", "Editions"],
+    "*": ["Co."],
+}
+BOOK_EDITIONS = ["Revised Edition", "Second Edition", "Third Edition", "Anniversary Edition",
+                 "Large Print Edition", "Illustrated Edition", "Collector's Edition",
+                 "Deluxe Edition", "Annotated Edition", "Book Club Edition"]
+
+
+def variant_suffix(rng: random.Random, name: str) -> str:
+    """What tells a variant from its namesake: a generation, a model year, a
+    model code, a pack size or a colour not already in the name."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        return f"(Gen {rng.randint(2, 9)})"
+    if kind == 1:
+        return f"({rng.randint(2016, 2025)} Model)"
+    if kind == 2:
+        return f"Model {rng.choice('ABCDEFGHJKLMNPRSTVWXZ')}{rng.randint(10, 999)}"
+    if kind == 3:
+        return f"(Pack of {rng.choice([2, 3, 4, 5, 6, 8, 10, 12, 24])})"
+    colour = rng.choice(COLOURS)
+    return f"- {colour}" if colour.lower() not in name.lower() else f"(Gen {rng.randint(2, 9)})"
+
+
+def generic_product(rng: random.Random, cat_slug: str, cat: dict, used_names: set[str],
+                    variants: bool = False):
     ttype = weighted(rng, [(t, t["weight"]) for t in cat["types"]])
-    for _attempt in range(200):
+    for attempt in range(200):
         brand = rng.choice(cat["brands"])
         noun = rng.choice(ttype["nouns"])
         all_vals = {k: attr_value(rng, spec) for k, spec in ttype["attrs"].items()}
@@ -1994,6 +2055,11 @@ def generic_product(rng: random.Random, cat_slug: str, cat: dict, used_names: se
                 name = clean_spaces(filled)
                 used_keys = [k for k in FIELD_RE.findall(tpl) if k in all_vals]
                 break
+        if variants and name and name in used_names and attempt >= VARIANT_AFTER:
+            # A scaled-up catalog runs out of plain names: real shops list
+            # variants of the same product under model years, generations,
+            # colours and pack sizes.
+            name = clean_spaces(f"{name} {variant_suffix(rng, name)}")
         if not name or name in used_names or not (3 <= len(name) <= 120):
             continue
         # Avoid silly duplications such as "Waterproof Waterproof Speaker".
@@ -2084,10 +2150,11 @@ def isbn13(rng: random.Random) -> str:
     return f"{s[:3]}-{s[3]}-{s[4:8]}-{s[8:12]}-{s[12]}"
 
 
-def book_product(rng: random.Random, used_names: set[str]):
+def book_product(rng: random.Random, used_names: set[str], publishers: list[str] = BOOK_PUBLISHERS,
+                 variants: bool = False):
     code = weighted(rng, [(k, g["weight"]) for k, g in BOOK_GENRES.items()])
     g = BOOK_GENRES[code]
-    for _attempt in range(500):
+    for attempt in range(500):
         words = {k: rng.choice(v) for k, v in BOOK_WORDS.items()}
         title = fill(rng.choice(g["titles"]), words)
         subtitle = rng.choice(g["subtitles"]) if rng.random() < 0.55 else ""
@@ -2095,6 +2162,8 @@ def book_product(rng: random.Random, used_names: set[str]):
         fmt, mult = rng.choice(BOOK_FORMATS if code == "KIDS" else BOOK_FORMATS[:4])
         if name in used_names:
             name = f"{name} ({fmt})"
+        if variants and name in used_names and attempt >= VARIANT_AFTER:
+            name = f"{name}, {rng.choice(BOOK_EDITIONS)}"
         if name in used_names or len(name) > 120:
             continue
         used_names.add(name)
@@ -2132,7 +2201,7 @@ def book_product(rng: random.Random, used_names: set[str]):
             "sku_code": code,
             "name": name,
             "description": " ".join(sentences),
-            "brand": rng.choice(BOOK_PUBLISHERS),
+            "brand": rng.choice(publishers),
             "price": make_price(rng, lo, hi),
             "attributes": attributes,
         }
@@ -2165,21 +2234,62 @@ def make_on_hand(rng: random.Random, status: str, threshold: int) -> int:
     return max(lo, min(150, round(rng.triangular(20, 150, 45))))
 
 
-def generate() -> list[dict]:
-    rng = random.Random(SEED)
-    counts = {slug: c["count"] for slug, c in CATEGORIES.items()}
-    assert sum(counts.values()) == TOTAL, sum(counts.values())
+def scaled_counts(count: int) -> dict[str, int]:
+    """Products per category: the sample's shares, scaled to ``count``
+    (largest remainders get the leftover products)."""
+    base = {slug: c["count"] for slug, c in CATEGORIES.items()}
+    assert sum(base.values()) == TOTAL, sum(base.values())
+    if count == TOTAL:
+        return base
+    exact = {slug: n * count / TOTAL for slug, n in base.items()}
+    counts = {slug: int(x) for slug, x in exact.items()}
+    left = count - sum(counts.values())
+    for slug in sorted(exact, key=lambda s: (counts[s] - exact[s], s))[:left]:
+        counts[slug] += 1
+    return counts
+
+
+def extra_brands(seed: int, slug: str, base: list[str], count: int) -> list[str]:
+    """Invented brands added to a category when the catalog is scaled up: a
+    bigger shop carries more brands (about sqrt(count / 1200) times as many),
+    while the sample's brands stay. Deterministic for (seed, slug)."""
+    scale = count / TOTAL
+    want = round(len(base) * (math.sqrt(scale) - 1)) if scale > 1 else 0
+    rng = random.Random(f"{seed}/{slug}/brands")
+    taken = {b.lower() for b in base}
+    extra: list[str] = []
+    while len(extra) < want:
+        name = rng.choice(BRAND_HEADS) + rng.choice(BRAND_TAILS)
+        if rng.random() < 0.35:
+            name = f"{name} {rng.choice(BRAND_WORDS.get(slug, BRAND_WORDS['*']))}"
+        if name.lower() not in taken:
+            taken.add(name.lower())
+            extra.append(name)
+    return extra
+
+
+def generate(count: int = TOTAL, seed: int = SEED) -> list[dict]:
+    """The catalog. With the defaults it is the shipped sample, byte for byte;
+    a larger ``count`` keeps the category shares, adds invented brands and,
+    once plain names run out, product variants."""
+    rng = random.Random(seed)
+    counts = scaled_counts(count)
+    scaled = count > TOTAL
+    cats = {slug: dict(c) for slug, c in CATEGORIES.items()}
+    if scaled:
+        for slug, c in cats.items():
+            c["brands"] = list(c["brands"]) + extra_brands(seed, slug, c["brands"], count)
     slots = [slug for slug, n in counts.items() for _ in range(n)]
     rng.shuffle(slots)
-    plan = stock_plan(rng, TOTAL)
+    plan = stock_plan(rng, count)
     used_names: set[str] = set()
     products = []
     for idx, slug in enumerate(slots, start=1):
-        cat = CATEGORIES[slug]
+        cat = cats[slug]
         if slug == "books":
-            p = book_product(rng, used_names)
+            p = book_product(rng, used_names, cat["brands"], variants=scaled)
         else:
-            p = generic_product(rng, slug, cat, used_names)
+            p = generic_product(rng, slug, cat, used_names, variants=scaled)
         threshold = make_threshold(rng)
         products.append({
             "id": idx,
@@ -2206,11 +2316,11 @@ KEY_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 SLUG_RE = re.compile(r"^[a-z]+(-[a-z]+)*$")
 
 
-def check(path: Path) -> None:
+def check(path: Path, total: int = TOTAL) -> None:
     raw = path.read_bytes()
     assert raw.endswith(b"\n") and not raw.endswith(b"\n\n")
     lines = raw.decode("utf-8").split("\n")[:-1]
-    assert len(lines) == TOTAL, len(lines)
+    assert len(lines) == total, len(lines)
     skus, names = set(), set()
     zero = low = 0
     per_cat: dict[str, int] = {}
@@ -2249,18 +2359,47 @@ def check(path: Path) -> None:
     print(f"OK: {len(lines)} products, {len(per_cat)} categories")
     for slug, n in sorted(per_cat.items(), key=lambda kv: -kv[1]):
         print(f"  {slug:16s} {n}")
-    print(f"  sold out (0): {zero}, low (1..=threshold): {low}, in stock: {TOTAL - zero - low}")
+    brands = len({json.loads(line)["brand"] for line in lines})
+    print(f"  sold out (0): {zero}, low (1..=threshold): {low}, in stock: {total - zero - low}")
+    print(f"  brands: {brands}")
 
 
 def main(argv: list[str]) -> int:
-    products = generate()
-    with OUT_PATH.open("w", encoding="utf-8", newline="\n") as fh:
+    parser = argparse.ArgumentParser(
+        description="Generate Mercato's product catalog (JSON lines). With no options: the "
+                    "shipped sample, data/catalog.jsonl, 1,200 products.")
+    parser.add_argument("--count", type=int, default=TOTAL,
+                        help=f"number of products, 1..999999 (default {TOTAL}: the sample)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
+    parser.add_argument("--out", type=Path,
+                        help="output file (default: data/catalog.jsonl for the sample, "
+                             "data/catalog-COUNT[-SEED].jsonl otherwise; '-' for stdout)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the written file and print a summary")
+    args = parser.parse_args(argv)
+    if not 1 <= args.count <= 999_999:
+        parser.error("--count must be between 1 and 999999")
+    out = args.out
+    if out is None:
+        if args.count == TOTAL and args.seed == SEED:
+            out = OUT_PATH
+        else:
+            suffix = "" if args.seed == SEED else f"-{args.seed}"
+            out = OUT_PATH.with_name(f"catalog-{args.count}{suffix}.jsonl")
+    products = generate(args.count, args.seed)
+    to_stdout = str(out) == "-"
+    fh = sys.stdout if to_stdout else out.open("w", encoding="utf-8", newline="\n")
+    try:
         for p in products:
             fh.write(json.dumps(p, separators=(",", ":"), ensure_ascii=False))
             fh.write("\n")
-    print(f"wrote {len(products)} products to {OUT_PATH}")
-    if "--check" in argv:
-        check(OUT_PATH)
+    finally:
+        if not to_stdout:
+            fh.close()
+    if not to_stdout:
+        print(f"wrote {len(products)} products to {out}")
+        if args.check:
+            check(out, args.count)
     return 0
 
 

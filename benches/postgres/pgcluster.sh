@@ -1,13 +1,15 @@
 # Shared by run.sh (reservations) and checkout.sh (the order saga): the
 # options they have in common, finding or installing PostgreSQL, a private
 # throw-away cluster (127.0.0.1 only, default durability) removed on exit,
-# running pgbench, latency percentiles. Sourced, not run.
+# running pgbench, latency percentiles. Sourced, not run. Shared by
+# search.sh (full-text search) too.
 #
 # The sourcing script sets PROG (its name, for messages).
 # parse_common_option / validate_common_options fill CLIENTS (CLIENT_LIST),
 # THREADS, PORT, PORT_GIVEN, JSON_OUT, SAVE_LOGS, PG_BIN, TMP_PARENT,
 # VERBOSE. Before pg_setup_cluster the script sets BUDGET (seconds after
-# which the watchdog stops everything). pg_setup_cluster sets WORK, DATA,
+# which the watchdog stops everything) and may set PG_EXTRA_CONF (lines
+# appended to postgresql.conf). pg_setup_cluster sets WORK, DATA,
 # PG_MAJOR, VERSION, S_FSYNC, S_SYNC, S_FPW, S_WALSYNC and the libpq
 # environment (PGHOST ...).
 
@@ -246,6 +248,8 @@ unix_socket_directories = '$SOCK'
 max_connections = 300
 shared_buffers = 256MB
 EOF
+    # A script's own settings (search.sh: memory and planner sizing, no JIT).
+    [[ -z ${PG_EXTRA_CONF:-} ]] || printf '%s\n' "$PG_EXTRA_CONF" >>"$DATA/postgresql.conf"
 
     touch "$WORK/postgres.log" && chown "$PG_OWNER" "$WORK/postgres.log"
     as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$WORK/postgres.log" -w -t 60 start >/dev/null ||

@@ -4,7 +4,8 @@
 //! starts) with stock reservations over HTTP and checks that nothing was
 //! oversold; `mercato bench compare` runs the PostgreSQL baseline and
 //! Mercato back to back and tabulates the ratios; `mercato bench restart`
-//! times the engine's open after a crash against the store's size.
+//! times the engine's open after a crash against the store's size;
+//! `mercato bench search` measures search (benches/search/README.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use crate::compare::{self, CompareOptions};
 use crate::load::{Bound, LoadPlan, Skew};
 use crate::reserve::{self, ServerSource};
 use crate::restart::{self, Case, ChildRole, Fill, RestartOptions};
+use crate::search::{self, LoadMethod, Phase, SearchOptions, SearchServer};
 use crate::server::SpawnedServer;
 
 /// `mercato bench ...`
@@ -65,6 +67,18 @@ pub enum BenchCommand {
     /// status: 0 when every acknowledged write was found after every
     /// restart, 1 when one was missing, 2 when the run could not be made.
     Restart(RestartArgs),
+    /// Search: index build rate, query latency (open loop) and highest
+    /// queries/s (closed loop) per query type, update-to-visible while
+    /// reservations run at full speed, and reservations/s with the indexer
+    /// against a baseline.
+    ///
+    /// Without --url, starts `mercato serve` (this binary, or --server-bin)
+    /// on a free loopback port with a fresh store loaded with --catalog, and
+    /// stops it at the end. The query set comes from
+    /// benches/search/generate_queries.py; benches/postgres/search.sh runs
+    /// the same queries on PostgreSQL. Exit status: 0 when every query was
+    /// answered and every check passed, 1 otherwise, 2 when the run failed.
+    Search(SearchArgs),
     /// The processes `mercato bench restart` starts (not for direct use).
     #[command(hide = true)]
     RestartChild(RestartChildArgs),
@@ -238,6 +252,95 @@ pub struct CompareArgs {
     skip_periodic: bool,
 }
 
+/// Options of `mercato bench search`.
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// The catalog (JSON lines): python3 data/generate_catalog.py --count 100000.
+    #[arg(long)]
+    catalog: PathBuf,
+    /// The query set (JSON lines): benches/search/generate_queries.py.
+    #[arg(long)]
+    queries: PathBuf,
+    /// A running server already loaded with --catalog. Without it, one is started.
+    #[arg(long)]
+    url: Option<String>,
+    /// The admin token of the server given by --url.
+    #[arg(long, env = "MERCATO_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The `mercato` binary to start when there is no --url (default: this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// How the catalog gets into the started server's fresh store.
+    #[arg(long, value_enum, default_value = "auto")]
+    load: LoadMethod,
+    /// The durability of the servers started here.
+    #[arg(long, value_enum, default_value = "immediate")]
+    durability: DurabilityArg,
+    /// Phases to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_enum,
+        default_value = "build,queries,visibility,reserve"
+    )]
+    phases: Vec<Phase>,
+    /// Query types to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "one_word,typo,prefix,facet,filtered,suggest"
+    )]
+    types: Vec<String>,
+    /// Open-loop rates (queries/s), one run each per type.
+    #[arg(long, value_delimiter = ',', default_value = "20,200")]
+    rates: Vec<f64>,
+    /// Connections of the open-loop runs.
+    #[arg(long, default_value_t = 16)]
+    open_connections: usize,
+    /// Client counts of the closed-loop runs (each its own connection).
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8,16")]
+    clients: Vec<usize>,
+    /// Seconds of each measured run (after one unrecorded second).
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of unrecorded load before each type's runs.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Seconds a query may take before it counts as an error.
+    #[arg(long, default_value_t = 10.0)]
+    timeout: f64,
+    /// Stock changes of the visibility phase (half sell-outs, half restocks).
+    #[arg(long, default_value_t = 50)]
+    changes: usize,
+    /// Products 1..=N take the reservation load (visibility and reserve phases).
+    #[arg(long, default_value_t = 1000)]
+    reserve_products: u64,
+    /// Connections of the reservation load.
+    #[arg(long, default_value_t = 64)]
+    reserve_connections: usize,
+    /// Seconds of each reservation run of the reserve phase.
+    #[arg(long, default_value_t = 5.0)]
+    reserve_duration: f64,
+    /// Alternating pairs (with the indexer, baseline) of the reserve phase.
+    #[arg(long, default_value_t = 3)]
+    reserve_pairs: usize,
+    /// The binary without the indexer to compare reservations with (e.g.
+    /// the previous commit's build).
+    #[arg(long)]
+    baseline_bin: Option<PathBuf>,
+    /// An argument of the baseline's `serve` (repeatable), e.g. one that
+    /// turns the indexer off; with no --baseline-bin the baseline is this
+    /// binary with these arguments.
+    #[arg(long, allow_hyphen_values = true)]
+    baseline_arg: Vec<String>,
+    /// Print one JSON object of results on stdout instead of the report.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
 /// Options of `mercato bench restart`.
 #[derive(clap::Args, Debug)]
 pub struct RestartArgs {
@@ -347,6 +450,7 @@ async fn dispatch(args: BenchArgs) -> Result<bool, Error> {
         BenchCommand::Reserve(args) => reserve_command(args).await,
         BenchCommand::Checkout(args) => checkout_command(args).await,
         BenchCommand::Compare(args) => compare::run(compare_options(args)?).await,
+        BenchCommand::Search(args) => search_command(args).await,
         BenchCommand::Restart(_) | BenchCommand::RestartChild(_) => {
             Err("restart runs without the runtime".into())
         }
@@ -440,6 +544,123 @@ async fn reserve_command(args: ReserveArgs) -> Result<bool, Error> {
         reserve::print_report(&report, &plan);
     }
     Ok(!report.oversell && report.server_agrees)
+}
+
+async fn search_command(args: SearchArgs) -> Result<bool, Error> {
+    let json = args.json;
+    let options = search_options(args)?;
+    let report = search::run(&options).await?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", search::describe(&report));
+    }
+    let errors = report.types.iter().any(|kind| {
+        kind.answer_errors > 0
+            || kind
+                .open
+                .iter()
+                .chain(&kind.closed)
+                .any(|run| run.errors > 0)
+    });
+    let visibility_ok = report.visibility.as_ref().is_none_or(|visibility| {
+        visibility.timeouts == 0
+            && visibility.load_outlasted_probes
+            && visibility
+                .reservations
+                .as_ref()
+                .is_none_or(|run| !run.oversell && run.server_agrees)
+    });
+    let reserve_ok = report
+        .reserve
+        .as_ref()
+        .is_none_or(|reserve| reserve.checks_passed);
+    Ok(!errors && visibility_ok && reserve_ok)
+}
+
+fn search_options(args: SearchArgs) -> Result<SearchOptions, Error> {
+    let bounded = |option: &str, value: f64, max: f64| {
+        if value.is_finite() && value > 0.0 && value <= max {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(Error::from(format!(
+                "{option} must be above 0 and at most {max} seconds"
+            )))
+        }
+    };
+    if args.types.is_empty() {
+        return Err("--types needs at least one type".into());
+    }
+    for kind in &args.types {
+        if !search::TYPES.contains(&kind.as_str()) {
+            return Err(format!(
+                "--types: unknown type {kind} (known: {})",
+                search::TYPES.join(", ")
+            )
+            .into());
+        }
+    }
+    if args
+        .rates
+        .iter()
+        .any(|&rate| !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0))
+    {
+        return Err("--rates must be between 0 and 100000 queries/s".into());
+    }
+    if args.clients.is_empty() || args.clients.iter().any(|&c| !(1..=1024).contains(&c)) {
+        return Err("--clients needs counts between 1 and 1024".into());
+    }
+    if !(1..=1024).contains(&args.open_connections) {
+        return Err("--open-connections must be between 1 and 1024".into());
+    }
+    if !(1..=4096).contains(&args.reserve_connections) {
+        return Err("--reserve-connections must be between 1 and 4096".into());
+    }
+    if args.changes > 1000 {
+        return Err("--changes must be at most 1000".into());
+    }
+    if !(1..=100_000).contains(&args.reserve_products) {
+        return Err("--reserve-products must be between 1 and 100000".into());
+    }
+    if !(1..=20).contains(&args.reserve_pairs) {
+        return Err("--reserve-pairs must be between 1 and 20".into());
+    }
+    let server = match (args.url, args.admin_token) {
+        (Some(url), Some(admin_token)) => SearchServer::Url { url, admin_token },
+        (Some(_), None) => {
+            return Err("--url needs the admin token: --admin-token or MERCATO_ADMIN_TOKEN".into());
+        }
+        (None, _) => SearchServer::Spawn {
+            binary: server_binary(args.server_bin)?,
+            load: args.load,
+        },
+    };
+    Ok(SearchOptions {
+        catalog: args.catalog,
+        queries: args.queries,
+        server,
+        durability: args.durability.name().to_owned(),
+        phases: args.phases,
+        types: args.types,
+        rates: args.rates,
+        open_connections: args.open_connections,
+        clients: args.clients,
+        duration: bounded("--duration", args.duration, 600.0)?,
+        warmup: if args.warmup == 0.0 {
+            Duration::ZERO
+        } else {
+            bounded("--warmup", args.warmup, 60.0)?
+        },
+        timeout: bounded("--timeout", args.timeout, 120.0)?,
+        changes: args.changes,
+        reserve_products: args.reserve_products,
+        reserve_connections: args.reserve_connections,
+        reserve_duration: bounded("--reserve-duration", args.reserve_duration, 600.0)?,
+        reserve_pairs: args.reserve_pairs,
+        baseline_bin: args.baseline_bin,
+        baseline_args: args.baseline_arg,
+        progress: !args.quiet,
+    })
 }
 
 fn compare_options(args: CompareArgs) -> Result<CompareOptions, Error> {

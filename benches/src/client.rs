@@ -27,6 +27,7 @@ pub(crate) struct Target {
     pub(crate) address: SocketAddr,
     host: HeaderValue,
     authorization: HeaderValue,
+    token: String,
     /// The origin as given (`http://127.0.0.1:8080`), for messages.
     pub(crate) origin: String,
 }
@@ -60,8 +61,14 @@ impl Target {
             address,
             host: HeaderValue::from_str(authority)?,
             authorization: HeaderValue::from_str(&format!("Bearer {admin_token}"))?,
+            token: admin_token.to_owned(),
             origin: origin.to_owned(),
         })
+    }
+
+    /// The admin token requests carry.
+    pub(crate) fn admin_token(&self) -> String {
+        self.token.clone()
     }
 }
 

@@ -9,7 +9,11 @@
 //! - the comparison with the textbook PostgreSQL design
 //!   (`benches/postgres/run.sh`), run back to back on the same machine;
 //! - the restart benchmark: `Engine::open` after a crash or a clean stop,
-//!   against the store's size, with a warm and a cold page cache.
+//!   against the store's size, with a warm and a cold page cache;
+//! - the search benchmark: index build, query latency and throughput per
+//!   query type, update-to-visible under reservations, and the indexer's
+//!   cost to the reservation path (`benches/postgres/search.sh` is its
+//!   PostgreSQL side).
 //!
 //! The in-process engine benchmark is `benches/reserve.rs` (criterion) and
 //! the latency-versus-throughput plot is the `plot` binary (feature `plot`).
@@ -22,6 +26,7 @@ mod compare;
 mod load;
 mod reserve;
 mod restart;
+mod search;
 mod server;
 
 /// Errors of a benchmark run: each one ends the run with a message.

@@ -26,7 +26,7 @@ pub(crate) const LINES_MAX: usize = 100;
 /// made by a run must not expire while their sum is being checked.
 const RESERVATION_TTL_SECONDS: u64 = 86_400;
 /// The largest latency the histograms hold (60 s, in microseconds).
-const LATENCY_MAX_US: u64 = 60_000_000;
+pub(crate) const LATENCY_MAX_US: u64 = 60_000_000;
 /// Connections used for set-up and for the final check.
 const SETUP_CONNECTIONS: usize = 16;
 /// How long a set-up or check request may take.
@@ -427,7 +427,7 @@ pub(crate) struct LedgerSnapshot {
     uncertain: Vec<u64>,
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // Three significant digits from 1 us to 60 s: a fixed size, allocated
     // once per task.
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds")

@@ -41,6 +41,26 @@ impl SpawnedServer {
         let directory = tempfile::Builder::new()
             .prefix("mercato-bench-")
             .tempdir()?;
+        SpawnedServer::start_in(
+            directory,
+            binary,
+            durability,
+            &["--empty".into()],
+            STARTUP_TIMEOUT,
+        )
+        .await
+    }
+
+    /// Starts `binary serve ARGS...` with its data in `directory/data`
+    /// (which may already hold a store) and waits up to `ready_timeout` for
+    /// `GET /readyz` to answer 200. The directory goes away with the server.
+    pub(crate) async fn start_in(
+        directory: tempfile::TempDir,
+        binary: &Path,
+        durability: &str,
+        args: &[std::ffi::OsString],
+        ready_timeout: Duration,
+    ) -> Result<SpawnedServer, Error> {
         let data_dir = directory.path().join("data");
         let log_path = directory.path().join("server.log");
         let port = free_port()?;
@@ -58,7 +78,7 @@ impl SpawnedServer {
             .arg(&data_dir)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
-            .arg("--empty")
+            .args(args)
             .arg("--durability")
             .arg(durability)
             .env("MERCATO_ADMIN_TOKEN", &admin_token)
@@ -80,7 +100,7 @@ impl SpawnedServer {
             log_path,
             _directory: directory,
         };
-        server.wait_ready().await?;
+        server.wait_ready(ready_timeout).await?;
         Ok(server)
     }
 
@@ -89,9 +109,9 @@ impl SpawnedServer {
         self.child.as_ref().map(Child::id)
     }
 
-    async fn wait_ready(&mut self) -> Result<(), Error> {
+    async fn wait_ready(&mut self, timeout: Duration) -> Result<(), Error> {
         let target = Target::resolve(&self.url, &self.admin_token).await?;
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
@@ -113,7 +133,7 @@ impl SpawnedServer {
             if Instant::now() >= deadline {
                 return Err(format!(
                     "the server was not ready within {} s; its log:\n{}",
-                    STARTUP_TIMEOUT.as_secs(),
+                    timeout.as_secs(),
                     self.log_tail()
                 )
                 .into());
