@@ -33,7 +33,7 @@ enum Command {
     /// Run the HTTP server.
     Serve(Box<ServeArgs>),
     /// Measure reservation throughput (against a server, or the PostgreSQL baseline).
-    Bench(mercato_benches::cli::BenchArgs),
+    Bench(Box<mercato_benches::cli::BenchArgs>),
     /// Recover a stopped server's store: replay its write-ahead log and say
     /// what was found. A damaged log is only ever dropped with --accept-loss.
     Recover(RecoverArgs),
@@ -344,7 +344,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(*args),
-        Command::Bench(args) => mercato_benches::cli::run(args),
+        Command::Bench(args) => mercato_benches::cli::run(*args),
         Command::Recover(args) => recover(args),
         Command::Check(args) => check(args),
         Command::Reindex(args) => reindex(args),
