@@ -493,7 +493,8 @@ fn render_batch(inner: &Inner, events: &[EventEnvelope]) -> Result<Vec<NewNotifi
             continue;
         };
         let context = context(inner, kind, &order, reason)?;
-        let (rendered, render_error) = match config.templates.render(kind, &context) {
+        let html = channels.contains(&NotificationChannel::Email);
+        let (rendered, render_error) = match config.templates.render_parts(kind, &context, html) {
             Ok(rendered) => (rendered, None),
             Err(error) => {
                 tracing::error!(%error, kind = kind.as_str(), "a notification template failed");
