@@ -221,6 +221,11 @@ pub(crate) fn principal(headers: &axum::http::HeaderMap, state: &AppState) -> Op
     state.auth.verify(token, now).ok()
 }
 
+/// A request's caller, once its token was verified (put in the request's
+/// extensions so that the token is verified once per request).
+#[derive(Clone, Debug)]
+pub(crate) struct Verified(pub(crate) Principal);
+
 /// Any caller with a valid token.
 pub(crate) struct Caller(pub(crate) Principal);
 
@@ -228,6 +233,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The idempotency middleware may have verified the token already.
+        if let Some(Verified(principal)) = parts.extensions.get::<Verified>() {
+            return Ok(Caller(principal.clone()));
+        }
         let token = bearer(&parts.headers)?.ok_or_else(|| {
             ApiError::unauthorized("this route needs Authorization: Bearer TOKEN")
         })?;

@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{Principal, principal};
+use crate::auth::{Principal, Verified, principal};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -237,6 +237,7 @@ pub(crate) async fn idempotency(
     }
 
     let mut parts = parts;
+    parts.extensions.insert(Verified(caller));
     parts.extensions.insert(IdempotencyContext {
         storage_key: storage_key.clone(),
         fingerprint: fingerprint.clone(),

@@ -316,7 +316,7 @@ struct NotificationRecordV1 {
 }
 
 pub(crate) fn encode(notification: &Notification) -> Vec<u8> {
-    check(notification);
+    assert!(consistent(notification), "{notification:?}");
     codec::encode(
         NOTIFICATION_VERSION,
         &NotificationRecordV1 {
@@ -345,19 +345,15 @@ pub(crate) fn encode(notification: &Notification) -> Vec<u8> {
     )
 }
 
-/// The invariants of a stored notification.
-fn check(notification: &Notification) {
-    assert!(notification.attempts_base <= notification.attempts);
-    assert!(notification.attempt_log.len() <= NOTIFICATION_ATTEMPTS_KEPT_MAX);
-    assert!(notification.attempt_log.len() <= notification.attempts as usize);
-    assert_eq!(
-        notification.status == NotificationStatus::Pending,
-        notification.next_attempt_at.is_some()
-    );
-    assert_eq!(
-        notification.status == NotificationStatus::Sent,
-        notification.sent_at.is_some()
-    );
+/// The invariants of a stored notification: checked before every write
+/// and after every read.
+fn consistent(notification: &Notification) -> bool {
+    notification.attempts_base <= notification.attempts
+        && notification.attempt_log.len() <= NOTIFICATION_ATTEMPTS_KEPT_MAX
+        && notification.attempt_log.len() <= notification.attempts as usize
+        && (notification.status == NotificationStatus::Pending)
+            == notification.next_attempt_at.is_some()
+        && (notification.status == NotificationStatus::Sent) == notification.sent_at.is_some()
 }
 
 pub(crate) fn decode(id: u128, bytes: &[u8]) -> Result<Notification, Error> {
@@ -390,12 +386,7 @@ pub(crate) fn decode(id: u128, bytes: &[u8]) -> Result<Notification, Error> {
         sent_at: record.sent_at_ms.map(Timestamp),
         next_attempt_at: record.next_attempt_at_ms.map(Timestamp),
     };
-    let consistent = notification.attempts_base <= notification.attempts
-        && notification.attempt_log.len() <= NOTIFICATION_ATTEMPTS_KEPT_MAX
-        && (notification.status == NotificationStatus::Pending)
-            == notification.next_attempt_at.is_some()
-        && (notification.status == NotificationStatus::Sent) == notification.sent_at.is_some();
-    if !consistent {
+    if !consistent(&notification) {
         return Err(corrupt("fails its checks"));
     }
     Ok(notification)
