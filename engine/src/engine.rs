@@ -43,6 +43,10 @@ use crate::writer::{self, Command, Writer};
 pub const DATABASE_FILE_NAME: &str = "mercato.redb";
 /// The most items one listing or event read returns.
 pub const PAGE_LIMIT_MAX: usize = 500;
+/// The most orders one filtered [`Engine::orders`] page reads.
+pub const ORDERS_SCANNED_MAX: usize = 10_000;
+/// The most reservations one [`Engine::active_reservations`] call reads.
+pub const RESERVATIONS_SCANNED_MAX: usize = 10_000;
 
 /// An open store. Cheap to clone; every clone is the same engine. The
 /// writer stops when [`Engine::shutdown`] is called or the last clone is
@@ -595,6 +599,84 @@ impl Engine {
             None
         };
         Ok(OrderPage { items, next_before })
+    }
+
+    /// Every order, newest first, older than `before`, and only those in
+    /// `status` when it is given. `limit` is clamped to
+    /// 1..=[`PAGE_LIMIT_MAX`]. A filtered page reads at most
+    /// [`ORDERS_SCANNED_MAX`] orders (there is no index by status): a page
+    /// that stopped there may hold fewer than `limit` orders and still have
+    /// a `next_before`.
+    pub fn orders(
+        &self,
+        before: Option<OrderId>,
+        status: Option<orders::OrderStatus>,
+        limit: usize,
+    ) -> Result<OrderPage, Error> {
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        let txn = self.inner.view.current();
+        let table = txn.open_table(storage::ORDERS)?;
+        let end = before.map_or(u128::MAX, |id| id.as_u128().saturating_sub(1));
+        let mut items = Vec::with_capacity(limit);
+        let mut next_before = None;
+        let mut scanned = 0;
+        let mut last_read = None;
+        if before.is_none_or(|id| id.as_u128() > 0) {
+            for entry in table.range(0..=end)?.rev() {
+                let id = OrderId::from_u128(entry?.0.value());
+                if items.len() == limit || scanned == ORDERS_SCANNED_MAX {
+                    // More exist: the next page starts below the last order
+                    // read, matching or not.
+                    next_before = last_read;
+                    break;
+                }
+                scanned += 1;
+                last_read = Some(id);
+                let order = storage::read_order(&table, id, self.currency())?
+                    .ok_or_else(|| Error::corrupt("orders", format!("order {id} vanished")))?;
+                if status.is_none_or(|status| order.status == status) {
+                    items.push(order);
+                }
+            }
+        }
+        Ok(OrderPage { items, next_before })
+    }
+
+    /// Active reservations, the soonest to expire first, of `product_id`
+    /// when given (every product's otherwise): at most `limit` (clamped to
+    /// 1..=[`PAGE_LIMIT_MAX`]), from at most [`RESERVATIONS_SCANNED_MAX`]
+    /// read in deadline order.
+    pub fn active_reservations(
+        &self,
+        product_id: Option<ProductId>,
+        limit: usize,
+    ) -> Result<Vec<Reservation>, Error> {
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        let txn = self.inner.view.current();
+        let deadlines = txn.open_table(storage::RESERVATION_DEADLINES)?;
+        let reservations = txn.open_table(storage::RESERVATIONS)?;
+        let mut items = Vec::new();
+        for entry in deadlines.iter()?.take(RESERVATIONS_SCANNED_MAX) {
+            let order_id = OrderId::from_u128(entry?.0.value().1);
+            let Some(reservation) = storage::read_reservation(&reservations, order_id)? else {
+                return Err(Error::corrupt(
+                    "reservation_deadlines",
+                    format!("the reservation of order {order_id} is missing"),
+                ));
+            };
+            if product_id.is_none_or(|product_id| {
+                reservation
+                    .items
+                    .iter()
+                    .any(|line| line.product_id == product_id)
+            }) {
+                items.push(reservation);
+                if items.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(items)
     }
 
     /// An order's saga log, in order. Empty for an unknown order.

@@ -72,7 +72,10 @@ pub use catalog::{
 pub use check::CheckReport;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CART_TTL_MAX, Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
-pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};
+pub use engine::{
+    DATABASE_FILE_NAME, Engine, ORDERS_SCANNED_MAX, PAGE_LIMIT_MAX, Pending,
+    RESERVATIONS_SCANNED_MAX, Write,
+};
 pub use error::Error;
 pub use event::{Event, EventEnvelope};
 pub use ids::{
