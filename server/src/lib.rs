@@ -46,6 +46,7 @@ mod rate_limit;
 mod reindex;
 mod serve;
 mod state;
+mod ui;
 
 pub use api::{openapi, router};
 pub use auth::{ADMIN_TOKEN_FILE, AdminTokenSource, Auth, Principal};

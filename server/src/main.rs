@@ -312,6 +312,16 @@ struct ServeArgs {
     /// (408 past it).
     #[arg(long, env = "MERCATO_REQUEST_TIMEOUT_MS", default_value_t = 60_000)]
     request_timeout_ms: u64,
+    /// The most server-sent event streams open at once (the console's and
+    /// the storefront's live updates); past it a new one gets 503
+    /// too_many_streams.
+    #[arg(long, env = "MERCATO_STREAMS_MAX", default_value_t = 256)]
+    streams_max: usize,
+    /// Switch off the storefront's demo sign-in (a name, no password),
+    /// for a shop that signs people in with its own login
+    /// (MERCATO_NO_DEMO_SIGN_IN takes 1/0, true/false, yes/no, on/off).
+    #[arg(long, env = "MERCATO_NO_DEMO_SIGN_IN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    no_demo_sign_in: bool,
     /// At shutdown, how long requests in flight may finish before every
     /// connection is closed, in milliseconds.
     #[arg(long, env = "MERCATO_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
@@ -605,11 +615,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         || args.connections_max == 0
         || args.header_timeout_ms == 0
         || args.request_timeout_ms == 0
+        || args.streams_max == 0
     {
         eprintln!(
             "error: --sync-interval-ms, --checkpoint-interval-ms, --queue-max, \
              --body-limit-bytes, --worker-threads, --cart-ttl-days, --connections-max, \
-             --header-timeout-ms and --request-timeout-ms must be at least 1"
+             --header-timeout-ms, --request-timeout-ms and --streams-max must be at least 1"
         );
         return ExitCode::from(2);
     }
@@ -650,6 +661,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             },
         },
         empty: args.empty,
+        demo_sign_in: !args.no_demo_sign_in,
         catalog: args.catalog,
         currency: args.currency,
         admin_token: args.admin_token,
@@ -657,6 +669,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             body_bytes_max: args.body_limit_bytes,
             rate_limit_per_second: args.rate_limit,
             request_timeout: Duration::from_millis(args.request_timeout_ms),
+            streams_max: args.streams_max,
             ..Limits::default()
         },
         event_retention: days(args.event_retention_days),

@@ -48,6 +48,8 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "shutting_down" => (StatusCode::SERVICE_UNAVAILABLE, "Shutting down"),
         "storage_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "Storage unavailable"),
         "search_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "Search unavailable"),
+        "too_many_streams" => (StatusCode::SERVICE_UNAVAILABLE, "Too many streams"),
+        "demo_sign_in_disabled" => (StatusCode::FORBIDDEN, "Demo sign-in disabled"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }
 }

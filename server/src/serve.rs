@@ -40,6 +40,9 @@ pub struct ServerConfig {
     pub durability: Durability,
     /// Skip loading the sample catalog into an empty store.
     pub empty: bool,
+    /// Whether the storefront's demo sign-in (a name, no password) mints
+    /// customer tokens.
+    pub demo_sign_in: bool,
     /// A catalog file (JSON Lines or CSV, by its extension; JSON Lines when
     /// it has neither) to load instead of the shipped sample.
     pub catalog: Option<PathBuf>,
@@ -176,6 +179,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         checkout.clone(),
     )
     .with_notifications(notifications.clone());
+    state.set_demo_sign_in(config.demo_sign_in);
     let app = crate::api::router(state.clone());
     state.require_search();
     let search = tokio::spawn(open_search(
@@ -210,6 +214,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
                 println!("notification webhook secret: in {}", path.display())
             }
         }
+    }
+    println!("storefront: http://{address}/");
+    println!("operator's console: http://{address}/admin (sign in with the admin token)");
+    if !config.demo_sign_in {
+        println!("demo sign-in: off");
     }
     println!("API reference: http://{address}/docs");
 
@@ -330,4 +339,5 @@ async fn shutdown_signal(state: AppState) {
     }
     tracing::info!("shutting down: finishing requests in flight");
     state.set_ready(false);
+    state.close_streams();
 }

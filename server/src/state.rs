@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use mercato_engine::{Checkout, Engine, Notifications};
 use mercato_index::SearchIndex;
 
+use crate::api::streams::Streams;
 use crate::auth::Auth;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimit;
@@ -33,6 +34,10 @@ pub struct SharedState {
     pub(crate) ready: AtomicBool,
     /// Idempotency keys whose first request is still being handled.
     pub(crate) idempotency_in_flight: Mutex<HashSet<String>>,
+    /// The open server-sent event streams.
+    pub(crate) streams: Streams,
+    /// Whether `POST /api/v1/auth/demo-sign-in` mints customer tokens.
+    demo_sign_in: AtomicBool,
     /// The search index, once open (see [`AppState::attach_search`]).
     search: OnceLock<AttachedSearch>,
     /// `/readyz` waits for the search index (see [`AppState::require_search`]).
@@ -69,6 +74,9 @@ pub struct Limits {
     /// reading its body included; past it the answer is `408
     /// request_timeout`. Default 60 s.
     pub request_timeout: std::time::Duration,
+    /// The most server-sent event streams open at once; past it a new one
+    /// is refused with `503 too_many_streams`. Default 256.
+    pub streams_max: usize,
 }
 
 impl Default for Limits {
@@ -78,6 +86,7 @@ impl Default for Limits {
             rate_limit_per_second: None,
             idempotency_records_per_customer_max: 1_000,
             request_timeout: std::time::Duration::from_secs(60),
+            streams_max: 256,
         }
     }
 }
@@ -103,6 +112,8 @@ impl AppState {
             limits,
             ready: AtomicBool::new(true),
             idempotency_in_flight: Mutex::default(),
+            streams: Streams::new(limits.streams_max),
+            demo_sign_in: AtomicBool::new(false),
             search: OnceLock::new(),
             search_required: AtomicBool::new(false),
         }))
@@ -154,6 +165,24 @@ impl AppState {
             Some(attached) => attached.index.indexed_seq() >= attached.caught_up_at,
             None => !self.search_required.load(Ordering::SeqCst),
         }
+    }
+
+    /// Ends every open server-sent event stream and refuses new ones. Call
+    /// it when shutting down: a stream does not end by itself, so a
+    /// graceful shutdown would wait for it.
+    pub fn close_streams(&self) {
+        self.streams.close();
+    }
+
+    /// Switches the demo sign-in (`POST /api/v1/auth/demo-sign-in`) on or
+    /// off. It is off unless switched on: it mints a customer token for
+    /// whatever name it is given, which only a demonstration shop wants.
+    pub fn set_demo_sign_in(&self, enabled: bool) {
+        self.demo_sign_in.store(enabled, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_demo_sign_in_enabled(&self) -> bool {
+        self.demo_sign_in.load(Ordering::SeqCst)
     }
 
     /// Marks the server ready or not for `/readyz`.

@@ -11,11 +11,11 @@ use mercato_engine::{
     Write,
 };
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::write::{Rendered, run_write};
 use crate::auth::Admin;
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::idempotency::IdempotencyContext;
 use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
@@ -124,6 +124,57 @@ impl From<Reservation> for ReservationBody {
             updated_at: reservation.updated_at.to_rfc3339(),
         }
     }
+}
+
+/// Which reservations to list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListReservations {
+    /// Only the reservations holding this product.
+    #[param(minimum = 1)]
+    product_id: Option<u64>,
+    /// At most this many: default 50, larger values are clamped to 500.
+    #[param(minimum = 1)]
+    limit: Option<usize>,
+}
+
+/// Active reservations.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ReservationList {
+    /// The soonest to expire first.
+    items: Vec<ReservationBody>,
+}
+
+/// List active reservations, the soonest to expire first.
+///
+/// Reads at most 10,000 active reservations in deadline order, so with
+/// `product_id` on a very busy store the list may miss some that expire
+/// later.
+#[utoipa::path(get, path = "/api/v1/inventory/reservations", tag = "inventory",
+    params(ListReservations),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Active reservations", body = ReservationList),
+        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_reservations(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<ListReservations>,
+) -> Result<Json<ReservationList>, ApiError> {
+    let limit = crate::api::products::page_limit(query.limit)?;
+    let reservations = state
+        .engine
+        .active_reservations(query.product_id.map(ProductId), limit)?;
+    Ok(Json(ReservationList {
+        items: reservations
+            .into_iter()
+            .map(ReservationBody::from)
+            .collect(),
+    }))
 }
 
 /// Read a product's stock.

@@ -10,6 +10,7 @@ pub(crate) mod orders;
 pub(crate) mod payments;
 pub(crate) mod products;
 pub(crate) mod search;
+pub(crate) mod streams;
 pub(crate) mod tokens;
 pub(crate) mod write;
 
@@ -257,10 +258,15 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(inventory::release))
         .routes(routes!(inventory::get_reservation))
         .routes(routes!(events::list_events))
+        .routes(routes!(streams::stream_events))
+        .routes(routes!(streams::stream_order))
+        .routes(routes!(streams::stream_stock))
+        .routes(routes!(inventory::list_reservations))
+        .routes(routes!(tokens::demo_sign_in))
         .routes(routes!(carts::create_cart))
         .routes(routes!(carts::get_cart))
         .routes(routes!(carts::set_quantity, carts::remove_line))
-        .routes(routes!(orders::place_order))
+        .routes(routes!(orders::place_order, orders::list_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::get_saga))
         .routes(routes!(orders::list_user_orders))
@@ -289,6 +295,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes_and_openapi();
     let body_bytes_max = state.limits.body_bytes_max;
     routes
+        .merge(crate::ui::routes())
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {

@@ -14,8 +14,8 @@ use axum::{Extension, Json};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mercato_engine::{
-    CartId, Decimal, Error, NewOrder, Order, OrderId, ProductId, ReservationLine, SagaEntry,
-    UserId, Uuid, Write,
+    CartId, Decimal, Error, NewOrder, Order, OrderId, OrderStatus, ProductId, ReservationLine,
+    SagaEntry, UserId, Uuid, Write,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -394,6 +394,73 @@ pub(crate) async fn list_user_orders(
     let limit = page_limit(query.limit)?;
     let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let page = state.engine.orders_of_user(&user_id, before, limit)?;
+    Ok(Json(OrderPage {
+        items: page.items.iter().map(OrderBody::from).collect(),
+        next_cursor: page.next_before.map(encode_cursor),
+    }))
+}
+
+/// Listing parameters of every order.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListAllOrders {
+    /// Only orders in this status (`PENDING`, `AWAITING_PAYMENT`,
+    /// `CONFIRMED`, `SHIPPED`, `DELIVERED`, `CANCELLED`, `PAYMENT_FAILED`).
+    status: Option<String>,
+    /// Page size: default 50, larger values are clamped to 500.
+    #[param(minimum = 1)]
+    limit: Option<usize>,
+    /// From a previous page's `next_cursor`.
+    #[param(min_length = 1)]
+    cursor: Option<String>,
+}
+
+const ORDER_STATUSES: [OrderStatus; 7] = [
+    OrderStatus::Pending,
+    OrderStatus::AwaitingPayment,
+    OrderStatus::Confirmed,
+    OrderStatus::Shipped,
+    OrderStatus::Delivered,
+    OrderStatus::Cancelled,
+    OrderStatus::PaymentFailed,
+];
+
+/// List every order, newest first (the operator's view).
+///
+/// With `status`, a page reads at most 10,000 orders: it may hold fewer
+/// than `limit` and still have a `next_cursor`.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(ListAllOrders),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of orders, newest first", body = OrderPage),
+        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_orders(
+    State(state): State<AppState>,
+    _admin: Admin,
+    ApiQuery(query): ApiQuery<ListAllOrders>,
+) -> Result<Json<OrderPage>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|wanted| {
+            ORDER_STATUSES
+                .into_iter()
+                .find(|status| status.as_str() == wanted)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "status",
+                        "one of PENDING, AWAITING_PAYMENT, CONFIRMED, SHIPPED, DELIVERED, CANCELLED, PAYMENT_FAILED",
+                    )
+                })
+        })
+        .transpose()?;
+    let limit = page_limit(query.limit)?;
+    let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let page = state.engine.orders(before, status, limit)?;
     Ok(Json(OrderPage {
         items: page.items.iter().map(OrderBody::from).collect(),
         next_cursor: page.next_before.map(encode_cursor),

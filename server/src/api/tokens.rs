@@ -85,3 +85,62 @@ pub(crate) async fn create_token(
         }),
     ))
 }
+
+/// The demo sign-in: a name or an email address, no password.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DemoSignIn {
+    /// Who is signing in (1 to 255 characters, no control characters);
+    /// trimmed and lower-cased, it becomes the `user_id`.
+    #[schema(min_length = 1, max_length = 255, example = "ada@example.com")]
+    name: String,
+}
+
+/// Sign in to the demo shop (no password).
+///
+/// Mints a customer token for the `user_id` named by `name`, valid for a
+/// day, with no password: anyone may act as anyone. It exists so that the
+/// storefront works out of the box, is off for an embedded router, and is
+/// switched off on a server with `--no-demo-sign-in`
+/// (`MERCATO_NO_DEMO_SIGN_IN=1`); a real deployment signs people in with
+/// its own login and mints their tokens with `POST /api/v1/auth/tokens`.
+#[utoipa::path(post, path = "/api/v1/auth/demo-sign-in", tag = "auth", request_body = DemoSignIn,
+    responses(
+        (status = 201, description = "Signed in: a customer token", body = TokenBody),
+        (status = 400, description = "Invalid request", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`demo_sign_in_disabled`: the operator switched the demo sign-in off", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn demo_sign_in(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<DemoSignIn>,
+) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    if !state.is_demo_sign_in_enabled() {
+        return Err(ApiError::new(
+            "demo_sign_in_disabled",
+            "the demo sign-in is switched off on this server: sign in through the shop's own login",
+        ));
+    }
+    let user_id = request.name.trim().to_lowercase();
+    if user_id.is_empty() {
+        return Err(ApiError::invalid("name", "must not be blank"));
+    }
+    UserId::new(user_id.as_str()).map_err(|error| match error {
+        mercato_engine::Error::InvalidInput { message, .. } => ApiError::invalid("name", message),
+        other => other.into(),
+    })?;
+    let expires_at = state
+        .engine
+        .config()
+        .clock
+        .now()
+        .plus(Duration::from_secs(TOKEN_TTL_DEFAULT_SECONDS));
+    let token = state.auth.mint(&user_id, expires_at);
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenBody {
+            token,
+            user_id,
+            expires_at: expires_at.to_rfc3339(),
+        }),
+    ))
+}

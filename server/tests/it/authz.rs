@@ -28,6 +28,7 @@ enum Access {
 async fn every_route_answers_each_kind_of_caller_as_its_access_says() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
+    server.state.set_demo_sign_in(true);
     let notifications =
         Notifications::start(server.state.engine.clone(), NotificationsConfig::default()).unwrap();
     server.product(1, "2.00", 100).await;
@@ -115,6 +116,24 @@ async fn every_route_answers_each_kind_of_caller_as_its_access_says() {
             (Access::Admin, format!("/api/v1/inventory/reservations/{reservation_order}"), None),
         ),
         (("get", "/api/v1/events"), (Access::Admin, "/api/v1/events".into(), None)),
+        (("get", "/api/v1/events/stream"), (Access::Admin, "/api/v1/events/stream".into(), None)),
+        (
+            ("get", "/api/v1/orders/{id}/stream"),
+            (Access::Owner, format!("/api/v1/orders/{order_id}/stream"), None),
+        ),
+        (
+            ("get", "/api/v1/inventory/{product_id}/stream"),
+            (Access::Public, "/api/v1/inventory/1/stream".into(), None),
+        ),
+        (("get", "/api/v1/orders"), (Access::Admin, "/api/v1/orders?status=CONFIRMED".into(), None)),
+        (
+            ("get", "/api/v1/inventory/reservations"),
+            (Access::Admin, "/api/v1/inventory/reservations?product_id=1".into(), None),
+        ),
+        (
+            ("post", "/api/v1/auth/demo-sign-in"),
+            (Access::Public, "/api/v1/auth/demo-sign-in".into(), Some(json!({"name": "dora"}))),
+        ),
         (
             ("post", "/api/v1/carts"),
             (Access::Owner, "/api/v1/carts".into(), Some(json!({"user_id": "olga"}))),

@@ -405,6 +405,7 @@ async fn ids_in_paths_have_one_spelling_and_errors_name_no_rust_types() {
 async fn bad_inputs_everywhere_are_4xx_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let server = server(dir.path());
+    server.state.set_demo_sign_in(true);
     server.product(1, "2.00", 10).await;
     let customer = server.customer("pat").await;
     let cart = server
@@ -700,6 +701,61 @@ async fn bad_inputs_everywhere_are_4xx_and_change_nothing() {
             "POST",
             format!("/api/v1/notifications/{uuid}/retry"),
             json!(null),
+        ),
+        // Streams, the operator's listings, the demo sign-in.
+        (
+            "GET",
+            "/api/v1/events/stream?after=99999999".into(),
+            json!(null),
+        ),
+        ("GET", "/api/v1/events/stream?after=-1".into(), json!(null)),
+        (
+            "GET",
+            "/api/v1/events/stream?after=1&from=2".into(),
+            json!(null),
+        ),
+        ("GET", format!("/api/v1/orders/{uuid}/stream"), json!(null)),
+        (
+            "GET",
+            "/api/v1/orders/not-a-uuid/stream".into(),
+            json!(null),
+        ),
+        ("GET", "/api/v1/inventory/999/stream".into(), json!(null)),
+        ("GET", "/api/v1/inventory/-1/stream".into(), json!(null)),
+        ("GET", "/api/v1/orders?status=shipped".into(), json!(null)),
+        ("GET", "/api/v1/orders?limit=0".into(), json!(null)),
+        ("GET", "/api/v1/orders?cursor=zzz".into(), json!(null)),
+        ("GET", format!("/api/v1/orders?status={huge}"), json!(null)),
+        (
+            "GET",
+            "/api/v1/inventory/reservations?product_id=abc".into(),
+            json!(null),
+        ),
+        (
+            "GET",
+            "/api/v1/inventory/reservations?limit=0".into(),
+            json!(null),
+        ),
+        ("POST", "/api/v1/auth/demo-sign-in".into(), json!({})),
+        (
+            "POST",
+            "/api/v1/auth/demo-sign-in".into(),
+            json!({"name": ""}),
+        ),
+        (
+            "POST",
+            "/api/v1/auth/demo-sign-in".into(),
+            json!({"name": long}),
+        ),
+        (
+            "POST",
+            "/api/v1/auth/demo-sign-in".into(),
+            json!({"name": "x", "user_id": "y"}),
+        ),
+        (
+            "POST",
+            "/api/v1/auth/demo-sign-in".into(),
+            json!({"name": "tab\there"}),
         ),
     ];
     assert!(cases.len() >= 60, "{} cases", cases.len());

@@ -3,6 +3,7 @@
 
 mod authz;
 mod binary;
+mod browser;
 mod carts;
 mod catalog_files;
 mod connections;
@@ -13,4 +14,5 @@ mod orders;
 mod payments;
 mod routes;
 mod search;
+mod streams;
 mod support;

@@ -1,0 +1,103 @@
+//! The storefront and the console in a real browser: Debian's chromium,
+//! driven by npm `playwright-core` (server/tests/browser/run.mjs), against
+//! the real binary on 127.0.0.1 with its own data directory. Screenshots of
+//! every page at desktop and phone widths go to
+//! `target/tmp/browser-screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::binary::{TOKEN, start, wait_ready};
+
+/// Debian's chromium; the test needs it (`.ci/run` installs it).
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The longest `npm ci` may take.
+const NPM_CI_TIMEOUT: Duration = Duration::from_secs(300);
+/// The longest the whole browser run may take (each condition inside it is
+/// bounded too).
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+async fn run(command: &mut tokio::process::Command, timeout: Duration, what: &str) -> String {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn().unwrap_or_else(|error| {
+        panic!("cannot start {what}: {error} (is Node.js 18+ with npm installed?)")
+    });
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {timeout:?}"))
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{text}",
+        output.status
+    );
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_and_an_operator_use_the_pages_in_chromium() {
+    assert!(
+        Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: the browser tests drive Debian's chromium. Install it with \
+         `apt-get install -y chromium` (.ci/run does)"
+    );
+    let dir = browser_dir();
+    if !dir.join("node_modules/playwright-core").exists() {
+        run(
+            tokio::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+            NPM_CI_TIMEOUT,
+            "npm ci in server/tests/browser",
+        )
+        .await;
+    }
+
+    let data = tempfile::tempdir().unwrap();
+    // A webhook delay long enough that the order page shows the delayed
+    // card's order waiting before it confirms.
+    let server = start(
+        data.path(),
+        &["--gateway-webhook-delay-ms", "4000"],
+        &[],
+        Some(TOKEN),
+    );
+    let client = reqwest::Client::new();
+    wait_ready(&server, &client).await;
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let output = run(
+        tokio::process::Command::new("node")
+            .arg("run.mjs")
+            .current_dir(&dir)
+            .env("MERCATO_URL", &server.base)
+            .env("MERCATO_ADMIN_TOKEN", TOKEN)
+            .env("MERCATO_ARTIFACTS", &artifacts)
+            .env("CHROMIUM", CHROMIUM),
+        RUN_TIMEOUT,
+        "the browser scenarios (server/tests/browser/run.mjs)",
+    )
+    .await;
+    println!("{output}");
+    assert!(output.contains(" passed, 0 failed"), "{output}");
+    let screenshots = std::fs::read_dir(&artifacts).unwrap().count();
+    assert!(
+        screenshots >= 20,
+        "{screenshots} screenshots in {}",
+        artifacts.display()
+    );
+}
