@@ -150,7 +150,7 @@ async function stockPage() {
     el('p', {}, 'Rows in amber are at or below their low-stock threshold; rows in red are sold out. Figures update live.'),
     finder,
     status,
-    el('div', { class: 'table-wrap' }, el('table', {},
+    el('div', { class: 'table-wrap' }, el('table', { id: 'stock-table' },
       el('thead', {}, el('tr', {}, ['Product', 'On hand', 'Reserved', 'Available', 'Change', ''].map((h) => el('th', { scope: 'col' }, h)))),
       tbody)),
     page.next_cursor ? el('p', {}, el('a', { href: `/admin?cursor=${encodeURIComponent(page.next_cursor)}` }, 'Next products')) : null,
@@ -259,6 +259,10 @@ async function orderPage(orderId) {
       holder.replaceChildren(problemBox(error));
       return null;
     }
+    const names = new Map(await Promise.all(order.items.map(async (line) => {
+      const product = await call('GET', `/api/v1/products/${line.product_id}`).catch(() => null);
+      return [line.product_id, product ? product.name : '(archived)'];
+    })));
     const payment = order.payment_id ? await call('GET', `/api/v1/payments/${order.payment_id}`).catch(() => null) : null;
     const notifications = await call('GET', `/api/v1/notifications?order_id=${orderId}`).catch(() => ({ items: [] }));
     const act = async (method, path, body, done) => {
@@ -282,7 +286,7 @@ async function orderPage(orderId) {
       el('div', { class: 'table-wrap' }, el('table', {},
         el('thead', {}, el('tr', {}, ['Product', 'Quantity', 'Unit price'].map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, order.items.map((line) => el('tr', {},
-          el('td', {}, line.product_id), el('td', {}, line.quantity), el('td', {}, money(line.unit_price, order.currency))))))),
+          el('td', {}, `${line.product_id} ${names.get(line.product_id)}`), el('td', {}, line.quantity), el('td', {}, money(line.unit_price, order.currency))))))),
       el('p', { class: 'price' }, `Total ${money(order.total_amount, order.currency)}`),
       el('h2', {}, 'Actions'),
       order.status === 'CONFIRMED'

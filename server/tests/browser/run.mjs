@@ -278,6 +278,17 @@ await scenario('the admin adjusts stock and the product page updates live', asyn
 
   await open(console_, '/admin/events');
   await console_.locator('#stream-state', { hasText: 'Connected' }).waitFor();
+  // A change made now shows in the console's event list, and the charts
+  // have their second sample.
+  const adjusted = await fetch(`${BASE}/api/v1/inventory/${product}/adjust`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ delta: 1 }),
+  });
+  expect(adjusted.ok, `adjusting stock answered ${adjusted.status}`);
+  await console_.locator('#events li').first().waitFor();
+  await console_.locator('.chart p', { hasText: 'now:' }).nth(3).waitFor();
+  await console_.locator('tr[data-status="SHIPPED"] td', { hasText: '1' }).waitFor();
   await shoot(console_, 'admin-live');
 });
 
