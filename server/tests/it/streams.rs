@@ -535,3 +535,51 @@ async fn the_pages_are_served_with_a_strict_policy() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_streams_do_not_hold_up_the_real_servers_shutdown() {
+    use crate::binary::{TOKEN, start, wait_ready};
+    let dir = tempfile::tempdir().unwrap();
+    // A grace period far longer than the wait below: the server must stop
+    // because its streams end, not because the grace runs out.
+    let mut server = start(
+        dir.path(),
+        &["--empty", "--shutdown-grace-ms", "600000"],
+        &[],
+        Some(TOKEN),
+    );
+    let client = reqwest::Client::new();
+    wait_ready(&server, &client).await;
+    let mut stream = client
+        .get(format!("{}/api/v1/events/stream?after=0", server.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The stream ends...
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream was not ended at shutdown");
+    // ...and the server exits cleanly.
+    let deadline = Instant::now() + WAIT;
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "exit status {exit}");
+}
