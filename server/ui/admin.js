@@ -134,6 +134,12 @@ async function stockPage() {
     if (old) {
       old.row.replaceWith(row);
       old.reservationRow.replaceWith(reservationRow);
+      // An open reservations panel stays open, with fresh figures.
+      if (!old.reservationRow.hidden) {
+        reservationRow.hidden = false;
+        row.querySelector('button[aria-expanded]').setAttribute('aria-expanded', 'true');
+        showReservations(product.id, reservations);
+      }
     } else {
       tbody.append(row, reservationRow);
     }
