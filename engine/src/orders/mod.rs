@@ -52,6 +52,17 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in the order an order may pass through them.
+    pub const ALL: [OrderStatus; 7] = [
+        OrderStatus::Pending,
+        OrderStatus::AwaitingPayment,
+        OrderStatus::Confirmed,
+        OrderStatus::Shipped,
+        OrderStatus::Delivered,
+        OrderStatus::Cancelled,
+        OrderStatus::PaymentFailed,
+    ];
+
     /// The contract's name, e.g. `AWAITING_PAYMENT`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -425,20 +436,10 @@ pub(crate) fn validate_text(field: &str, text: &str) -> Result<(), Error> {
 mod tests {
     use super::*;
 
-    const ALL: [OrderStatus; 7] = [
-        OrderStatus::Pending,
-        OrderStatus::AwaitingPayment,
-        OrderStatus::Confirmed,
-        OrderStatus::Shipped,
-        OrderStatus::Delivered,
-        OrderStatus::Cancelled,
-        OrderStatus::PaymentFailed,
-    ];
-
     #[test]
     fn final_statuses_go_nowhere_and_nothing_returns_to_pending() {
-        for from in ALL {
-            for to in ALL {
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
                 if from.is_final() {
                     assert!(!from.can_become(to), "{from:?} -> {to:?}");
                 }
@@ -474,7 +475,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_bytes() {
-        for status in ALL {
+        for status in OrderStatus::ALL {
             assert_eq!(OrderStatus::from_u8(status.to_u8()), Some(status));
         }
         assert_eq!(OrderStatus::from_u8(7), None);

@@ -416,16 +416,6 @@ pub(crate) struct ListAllOrders {
     cursor: Option<String>,
 }
 
-const ORDER_STATUSES: [OrderStatus; 7] = [
-    OrderStatus::Pending,
-    OrderStatus::AwaitingPayment,
-    OrderStatus::Confirmed,
-    OrderStatus::Shipped,
-    OrderStatus::Delivered,
-    OrderStatus::Cancelled,
-    OrderStatus::PaymentFailed,
-];
-
 /// List every order, newest first (the operator's view).
 ///
 /// With `status`, a page reads at most 10,000 orders: it may hold fewer
@@ -447,7 +437,7 @@ pub(crate) async fn list_orders(
         .status
         .as_deref()
         .map(|wanted| {
-            ORDER_STATUSES
+            OrderStatus::ALL
                 .into_iter()
                 .find(|status| status.as_str() == wanted)
                 .ok_or_else(|| {
