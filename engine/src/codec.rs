@@ -23,9 +23,11 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-fn decode_config()
--> bincode::config::Configuration<bincode::config::LittleEndian, bincode::config::Varint, bincode::config::Limit<RECORD_STRINGS_BYTES_MAX>>
-{
+fn decode_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<RECORD_STRINGS_BYTES_MAX>,
+> {
     config().with_limit::<RECORD_STRINGS_BYTES_MAX>()
 }
 
@@ -108,6 +110,9 @@ mod tests {
             name: "x".repeat(RECORD_STRINGS_BYTES_MAX / 2),
             price: Decimal::ONE,
         };
-        assert_eq!(decode::<Sample>("sample", 1, &encode(1, &largest)).unwrap(), largest);
+        assert_eq!(
+            decode::<Sample>("sample", 1, &encode(1, &largest)).unwrap(),
+            largest
+        );
     }
 }

@@ -13,18 +13,17 @@ use crate::carts::StoredCart;
 use crate::catalog::ProductFields;
 use crate::error::Error;
 use crate::event::Event;
+use crate::ids::UserId;
 use crate::ids::{CartId, NotificationId, OrderId, PaymentId, ProductId, ReservationId, Timestamp};
 use crate::inventory::{Reservation, ReservationLine, ReservationStatus};
 use crate::notifications::{
-    self, DeliveryAttempt, Notification, NotificationChannel, NotificationKind,
-    NotificationStatus,
+    self, DeliveryAttempt, Notification, NotificationChannel, NotificationKind, NotificationStatus,
 };
 use crate::orders::{Order, OrderLine, OrderStatus, Payment, PaymentStatus, SagaEntry, SagaStatus};
 use crate::storage::{self, StoredProduct};
-use crate::ids::UserId;
 
 /// The record types the store keeps, by the name their decoder reports in
-/// [`Error::Corrupt`].
+/// its errors.
 pub const RECORD_KINDS: [&str; 10] = [
     "product",
     "stock",
@@ -77,7 +76,8 @@ pub fn decode_record(kind: usize, bytes: &[u8]) -> Result<(), Error> {
         }
         "idempotency" => {
             let (expires_at, value) = storage::decode_idempotency(bytes)?;
-            let again = storage::decode_idempotency(&storage::encode_idempotency(expires_at, &value));
+            let again =
+                storage::decode_idempotency(&storage::encode_idempotency(expires_at, &value));
             assert_eq!(again, Ok((expires_at, value)), "idempotency round trip");
         }
         "order" => {

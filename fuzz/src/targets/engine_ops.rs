@@ -76,14 +76,33 @@ impl Delta {
 
 #[derive(Arbitrary, Debug, Clone)]
 enum Operation {
-    Create { product: u8, on_hand: Amount },
-    SetStock { product: u8, on_hand: Amount },
-    AdjustStock { product: u8, delta: Delta },
-    Reserve { order: u8, lines: Vec<(u8, Amount)>, ttl_seconds: Option<u32> },
-    Commit { order: u8 },
-    Release { order: u8 },
+    Create {
+        product: u8,
+        on_hand: Amount,
+    },
+    SetStock {
+        product: u8,
+        on_hand: Amount,
+    },
+    AdjustStock {
+        product: u8,
+        delta: Delta,
+    },
+    Reserve {
+        order: u8,
+        lines: Vec<(u8, Amount)>,
+        ttl_seconds: Option<u32>,
+    },
+    Commit {
+        order: u8,
+    },
+    Release {
+        order: u8,
+    },
     /// Moves the clock forward this many seconds (reservations expire).
-    Advance { seconds: u16 },
+    Advance {
+        seconds: u16,
+    },
     /// Stops the engine and opens the store again.
     Reopen,
 }
@@ -178,7 +197,10 @@ impl Model {
                 Expected::Conflict
             };
         }
-        if lines.iter().any(|(product, _)| !self.stock.contains_key(product)) {
+        if lines
+            .iter()
+            .any(|(product, _)| !self.stock.contains_key(product))
+        {
             return Expected::NotFound;
         }
         for (product, quantity) in lines {
@@ -231,7 +253,10 @@ impl Model {
             if held.status == ReservationStatus::Active && held.expires_at <= self.now {
                 held.status = ReservationStatus::Expired;
                 for &(product, quantity) in &held.lines {
-                    self.stock.get_mut(&product).expect("a held product exists").1 -= quantity;
+                    self.stock
+                        .get_mut(&product)
+                        .expect("a held product exists")
+                        .1 -= quantity;
                 }
             }
         }
@@ -275,11 +300,14 @@ fn step(
             let on_hand = on_hand.value();
             let expected = if product == 0 || on_hand > ON_HAND_MAX {
                 Expected::Invalid
-            } else if model.stock.contains_key(&product) {
-                Expected::Exists
             } else {
-                model.stock.insert(product, (on_hand, 0));
-                Expected::Ok
+                match model.stock.entry(product) {
+                    std::collections::btree_map::Entry::Occupied(_) => Expected::Exists,
+                    std::collections::btree_map::Entry::Vacant(entry) => {
+                        entry.insert((on_hand, 0));
+                        Expected::Ok
+                    }
+                }
             };
             let answer = engine
                 .create_product(NewProduct {
@@ -310,7 +338,10 @@ fn step(
                 }
                 None => Expected::NotFound,
             };
-            let answer = engine.adjust_stock(ProductId(product), delta).wait().map(drop);
+            let answer = engine
+                .adjust_stock(ProductId(product), delta)
+                .wait()
+                .map(drop);
             (expected, answer)
         }
         Operation::Reserve {
@@ -396,7 +427,10 @@ fn check(engine: &Engine, model: &Model) {
                     .filter(|(line_product, _)| *line_product == product)
                     .map(|(_, quantity)| quantity)
                     .sum();
-                assert_eq!(stock.reserved, held, "product {product}: reserved is what is held");
+                assert_eq!(
+                    stock.reserved, held,
+                    "product {product}: reserved is what is held"
+                );
             }
             (stock, modelled) => panic!("product {product}: engine {stock:?}, model {modelled:?}"),
         }

@@ -18,8 +18,8 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, header};
 use http_body_util::BodyExt;
 use mercato_engine::{
     Checkout, CheckoutConfig, Engine, GatewayFuture, ManualClock, NewProduct, OrderId, ProductId,
-    ReservationLine, ReserveRequest, SimulatedGateway, SimulatedGatewayConfig, Timestamp,
-    UserId, WebhookSecret, WebhookSink,
+    ReservationLine, ReserveRequest, SimulatedGateway, SimulatedGatewayConfig, Timestamp, UserId,
+    WebhookSecret, WebhookSink,
 };
 use mercato_server::{AppState, Auth, Limits, Metrics, router};
 use serde_json::{Map, Value};
@@ -203,7 +203,10 @@ enum StringInput {
 #[derive(Arbitrary, Debug)]
 enum PathInput {
     /// A route of the OpenAPI document, its parameters filled in.
-    Route { route: u8, values: Vec<PathValue> },
+    Route {
+        route: u8,
+        values: Vec<PathValue>,
+    },
     Any(String),
 }
 
@@ -300,7 +303,10 @@ async fn world(data_dir: &std::path::Path) -> World {
             .await
             .expect("a product");
         if archived {
-            engine.archive_product(ProductId(id)).await.expect("archived");
+            engine
+                .archive_product(ProductId(id))
+                .await
+                .expect("archived");
         }
     }
     engine
@@ -464,7 +470,9 @@ fn path(input: &PathInput, previous: Option<&str>) -> String {
     let mut rest = route.as_str();
     while let Some(open) = rest.find('{') {
         path.push_str(&rest[..open]);
-        let close = rest[open..].find('}').map_or(rest.len(), |close| open + close + 1);
+        let close = rest[open..]
+            .find('}')
+            .map_or(rest.len(), |close| open + close + 1);
         let value = match values.next() {
             None | Some(PathValue::Previous) => previous.unwrap_or("1").to_owned(),
             Some(PathValue::Known(index)) => {
@@ -488,7 +496,9 @@ fn json(input: &Json, previous: Option<&str>, depth: usize) -> Value {
         Json::Bool(value) => Value::Bool(*value),
         Json::Integer(value) => Value::from(*value),
         Json::Unsigned(value) => Value::from(*value),
-        Json::Float(value) => serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number),
+        Json::Float(value) => {
+            serde_json::Number::from_f64(*value).map_or(Value::Null, Value::Number)
+        }
         Json::String(text) => Value::String(string(text, previous)),
         Json::Array(items) => Value::Array(
             items

@@ -10,9 +10,12 @@ pub mod record_decode;
 mod support;
 pub mod wal_read;
 
+/// A target's body: libFuzzer's bytes in, a panic for a bug.
+pub type Body = fn(&[u8]);
+
 /// Every target by the name of its directory under `fuzz/seeds` and
 /// `fuzz/regressions`, with its body.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Body); 5] = [
     ("engine_ops", engine_ops::run),
     ("http_request", http_request::run),
     ("money_parse", money_parse::run),

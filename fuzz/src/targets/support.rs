@@ -37,7 +37,9 @@ pub(crate) struct MemoryLog {
 
 impl MemoryLog {
     fn files(&self) -> std::sync::MutexGuard<'_, Files> {
-        self.files.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.files
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -51,7 +53,11 @@ impl LogStorage for MemoryLog {
     }
 
     fn read(&self, name: &str) -> io::Result<Vec<u8>> {
-        let file = self.files().get(name).cloned().ok_or_else(|| missing(name))?;
+        let file = self
+            .files()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| missing(name))?;
         let bytes = file.lock().unwrap_or_else(|poison| poison.into_inner());
         Ok(bytes.clone())
     }
@@ -70,7 +76,10 @@ impl LogStorage for MemoryLog {
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
-        self.files().remove(name).map(drop).ok_or_else(|| missing(name))
+        self.files()
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| missing(name))
     }
 
     fn sync_names(&self) -> io::Result<()> {
@@ -89,7 +98,10 @@ struct MemoryFile {
 
 impl LogFile for MemoryFile {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut bytes = self
+            .bytes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let start = usize::try_from(offset).map_err(io::Error::other)?;
         let end = start + data.len();
         if bytes.len() < end {

@@ -186,7 +186,10 @@ pub fn run(data: &[u8]) {
         return;
     };
     if let Some(whole) = expectation.whole_before_cut {
-        assert_eq!(report.last_lsn, whole, "a cut log keeps the records before the cut");
+        assert_eq!(
+            report.last_lsn, whole,
+            "a cut log keeps the records before the cut"
+        );
     }
     let again = Engine::recover(config.clone(), false).expect("a recovered store opens again");
     assert_eq!(again.replayed_records, 0, "the log was replayed once");
@@ -328,7 +331,11 @@ fn payload(input: &PayloadInput, samples: &[Vec<u8>]) -> Vec<u8> {
             }
             (KeyInput::Fitting(bytes), None) | (KeyInput::Any(bytes), _) => bytes.clone(),
         };
-        bytes.push(if operation.insert { OP_INSERT } else { OP_REMOVE });
+        bytes.push(if operation.insert {
+            OP_INSERT
+        } else {
+            OP_REMOVE
+        });
         bytes.push(table);
         put_slice(&mut bytes, &key);
         if operation.insert {
@@ -343,7 +350,8 @@ fn payload(input: &PayloadInput, samples: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn padding(payload_len: usize) -> usize {
-    (RECORD_HEADER_LEN + payload_len).next_multiple_of(RECORD_ALIGN) - (RECORD_HEADER_LEN + payload_len)
+    (RECORD_HEADER_LEN + payload_len).next_multiple_of(RECORD_ALIGN)
+        - (RECORD_HEADER_LEN + payload_len)
 }
 
 fn put_slice(bytes: &mut Vec<u8>, slice: &[u8]) {
