@@ -388,12 +388,15 @@ fn a_write_that_does_not_fit_starts_a_new_segment_and_recovery_reads_both() {
 
 #[test]
 fn a_record_whose_bytes_do_not_fit_its_table_is_an_error_not_a_panic() {
-    // Found by the wal_read fuzz target: checksums right, but a stock key
-    // of 3 bytes (a u64 is 8), and a category index key that is not UTF-8;
-    // redb's from_bytes panicked on both.
+    // Checksums right, but bytes redb's from_bytes panicked on: a stock key
+    // of 3 bytes where a u64 is 8 (found by the wal_read fuzz target), a
+    // category index key that is not UTF-8, one cut inside its length prefix.
     for (table, key) in [
         (TableId::Stock, vec![1, 2, 3]),
-        (TableId::ProductsByCategory, vec![2, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 1]),
+        (
+            TableId::ProductsByCategory,
+            vec![2, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 1],
+        ),
         (TableId::ProductsByCategory, vec![254, 9]),
     ] {
         let dir = tempfile::tempdir().unwrap();
