@@ -9,8 +9,26 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 
+/// The most bytes one record's strings may claim while it is decoded.
+/// bincode allocates a string by the length written before it, so without
+/// a limit a damaged length makes a read allocate gigabytes (or abort)
+/// before it finds the record too short. Far above any record the engine
+/// writes: their strings are bounded by the domains' `*_LENGTH_MAX`, the
+/// largest a notification's bodies of a few hundred KiB.
+pub(crate) const RECORD_STRINGS_BYTES_MAX: usize = 16 << 20;
+
+const _: () = assert!(crate::NOTIFICATION_BODY_LENGTH_MAX * 4 <= RECORD_STRINGS_BYTES_MAX);
+
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
+}
+
+fn decode_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<RECORD_STRINGS_BYTES_MAX>,
+> {
+    config().with_limit::<RECORD_STRINGS_BYTES_MAX>()
 }
 
 /// Encodes `record` behind its version byte.
@@ -38,7 +56,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
             format!("record version {version}, this build reads version {expected}"),
         ));
     }
-    let (record, read) = bincode::serde::decode_from_slice(body, config())
+    let (record, read) = bincode::serde::decode_from_slice(body, decode_config())
         .map_err(|error| Error::corrupt(what, error.to_string()))?;
     if read != body.len() {
         return Err(Error::corrupt(what, "trailing bytes after the record"));
@@ -75,5 +93,26 @@ mod tests {
         assert!(decode::<u32>("n", 2, &bytes).is_err());
         assert!(decode::<u32>("n", 1, &[]).is_err());
         assert!(decode::<Sample>("sample", 1, &[1, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn a_damaged_length_is_refused_before_anything_is_allocated() {
+        // Found by the record_decode fuzz target: a string's length of
+        // ~4 GiB made the read allocate it before finding the record short.
+        let bytes = [1, 252, 255, 211, 249, 131];
+        assert!(decode::<Sample>("sample", 1, &bytes).is_err());
+        let long = Sample {
+            name: "x".repeat(RECORD_STRINGS_BYTES_MAX + 1),
+            price: Decimal::ONE,
+        };
+        assert!(decode::<Sample>("sample", 1, &encode(1, &long)).is_err());
+        let largest = Sample {
+            name: "x".repeat(RECORD_STRINGS_BYTES_MAX / 2),
+            price: Decimal::ONE,
+        };
+        assert_eq!(
+            decode::<Sample>("sample", 1, &encode(1, &largest)).unwrap(),
+            largest
+        );
     }
 }

@@ -44,6 +44,9 @@ mod config;
 mod engine;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod idempotency;
 mod ids;
 mod inventory;

@@ -400,7 +400,11 @@ pub(crate) fn decode_order(id: u128, bytes: &[u8], currency: &str) -> Result<Ord
         .iter()
         .map(|line| line.unit_price * Decimal::from(line.quantity))
         .sum();
-    if items.is_empty() || total != record.total_amount {
+    // The checks encode_order asserts: a record read is one a write accepts.
+    if items.is_empty()
+        || total != record.total_amount
+        || record.updated_at_ms < record.created_at_ms
+    {
         return Err(Error::corrupt(
             "order",
             format!("order {id} fails its checks"),
@@ -605,5 +609,37 @@ pub(crate) fn read_cart(
     match table.get(cart_id.as_u128())? {
         Some(bytes) => Ok(Some(decode_cart(cart_id.as_u128(), bytes.value())?)),
         None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_updated_before_it_was_created_is_refused_on_read_as_on_write() {
+        // Read, it would reach encode_order's assertion at its next change
+        // and stop the writer (the record_decode target checks that every
+        // record read survives being written again).
+        let mut record = OrderRecordV1 {
+            user_id: "alice".to_owned(),
+            status: OrderStatus::Confirmed.to_u8(),
+            items: vec![(1, 2, Decimal::ONE)],
+            total_amount: Decimal::TWO,
+            failure_reason: None,
+            payment_id: None,
+            email: None,
+            shipping_address: None,
+            cart_id: None,
+            carrier: None,
+            tracking_number: None,
+            created_at_ms: 2,
+            updated_at_ms: 1,
+        };
+        let bytes = codec::encode(ORDER_VERSION, &record);
+        assert!(decode_order(1, &bytes, "USD").is_err());
+        record.updated_at_ms = 2;
+        let order = decode_order(1, &codec::encode(ORDER_VERSION, &record), "USD").unwrap();
+        assert_eq!(order.updated_at, order.created_at);
     }
 }

@@ -34,6 +34,9 @@ mod api;
 mod auth;
 mod catalog_file;
 mod extract;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod guard;
 mod idempotency;

@@ -385,3 +385,56 @@ fn a_write_that_does_not_fit_starts_a_new_segment_and_recovery_reads_both() {
     assert_eq!(report.last_lsn, lsn);
     assert_eq!(report.replayed_records, lsn);
 }
+
+#[test]
+fn a_record_whose_bytes_do_not_fit_its_table_is_an_error_not_a_panic() {
+    // Checksums right, but bytes redb's from_bytes panicked on: a stock key
+    // of 3 bytes where a u64 is 8 (found by the wal_read fuzz target), a
+    // category index key that is not UTF-8, one cut inside its length prefix.
+    for (table, key) in [
+        (TableId::Stock, vec![1, 2, 3]),
+        (
+            TableId::ProductsByCategory,
+            vec![2, 0xff, 0xfe, 0, 0, 0, 0, 0, 0, 0, 1],
+        ),
+        (TableId::ProductsByCategory, vec![254, 9]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LogDirectory::new(dir.path());
+        let db = database();
+        let mut log = LogBuffer::new();
+        log.op(OP_INSERT, table, &key, Some(&[]));
+        let mut bytes = segment_header(CAPACITY).to_vec();
+        let at = bytes.len();
+        bytes.extend(log.finish(1).unwrap());
+        seal_record(&mut bytes, at, 1);
+        bytes.resize(CAPACITY as usize, 0);
+        fs::write(dir.path().join(segment_name(1)), &bytes).unwrap();
+
+        let error = recover(&db, &storage, false).unwrap_err();
+        assert!(
+            error.to_string().contains("cannot hold"),
+            "{table:?} {key:?}: {error}"
+        );
+        assert_eq!(names(dir.path()), vec![segment_name(1)], "nothing removed");
+    }
+}
+
+#[test]
+fn encodings_that_fit_are_redbs_own() {
+    use redb::Value as _;
+    let long = "x".repeat(300);
+    for text in ["", "tea", long.as_str()] {
+        let pair = <(&str, u64)>::as_bytes(&(text, 7));
+        assert!(<(&str, u64)>::fits(&pair));
+        assert!(!<(&str, u64)>::fits(&pair[..pair.len() - 1]));
+        let pair = <(u64, &str)>::as_bytes(&(7, text));
+        assert!(<(u64, &str)>::fits(&pair));
+        assert!(!<(u64, &str)>::fits(&pair[..7]));
+    }
+    let pair = <(u64, u128)>::as_bytes(&(1, 2));
+    assert!(<(u64, u128)>::fits(&pair));
+    assert!(!<(u64, u128)>::fits(&pair[1..]));
+    assert!(<()>::fits(&[]));
+    assert!(!<u64>::fits(&[0; 9]));
+}

@@ -8,6 +8,7 @@ mod carts;
 mod catalog_files;
 mod connections;
 mod full_disk;
+mod fuzz;
 mod hostile;
 mod notifications;
 mod orders;
