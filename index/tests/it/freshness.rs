@@ -60,7 +60,11 @@ async fn every_kind_of_change_shows_in_searches() {
     );
     engine.create_product(new_product(&grinder)).await.unwrap();
     until(&index, &SearchRequest::new("grinder "), |r| ids(r) == [13]).await;
-    assert_eq!(suggested(&index, "grin"), [13], "suggested as soon as found");
+    assert_eq!(
+        suggested(&index, "grin"),
+        [13],
+        "suggested as soon as found"
+    );
 
     // Renamed: found by the new name only.
     engine
