@@ -5,19 +5,102 @@
 //! Price and stock are filtered here rather than in the query: the price is
 //! two u64 halves (see `schema::Fields::price_high`), compared exactly as
 //! one u128, and both are read from columns anyway for sorting.
+//!
+//! Facets are counted by term ordinal and named at the end from
+//! [`SegmentColumnsCache`], each segment's columns opened and its facet
+//! values decoded once, kept while the segment lives: naming them from the
+//! column's dictionary on every search was two thirds of a word query's
+//! instructions.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
+use tantivy::index::SegmentId;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
 use crate::request::{FACET_VALUES_MAX, FacetCount, Sort};
 use crate::schema::{BRAND, CATEGORY, CREATED_AT, ID_COLUMN, IN_STOCK, PRICE_HIGH, PRICE_LOW};
 
+/// The fast-field columns of each segment searched, opened once, with the
+/// values of the facet columns decoded by ordinal. Segments are immutable
+/// (a changed document is a new one in a new segment), so an entry stays
+/// true while its segment lives; [`SegmentColumnsCache::retain`] drops
+/// those merged away.
+#[derive(Default)]
+pub(crate) struct SegmentColumnsCache {
+    segments: Mutex<HashMap<SegmentId, Arc<SegmentColumns>>>,
+}
+
+/// A facet column and its values by ordinal.
+type FacetValues = (StrColumn, Arc<[Arc<str>]>);
+
+struct SegmentColumns {
+    id: Column<u64>,
+    price_high: Column<u64>,
+    price_low: Column<u64>,
+    created_at: Column<u64>,
+    in_stock: Column<u64>,
+    category: Option<FacetValues>,
+    brand: Option<FacetValues>,
+}
+
+impl SegmentColumnsCache {
+    fn of(&self, segment: &SegmentReader) -> tantivy::Result<Arc<SegmentColumns>> {
+        let id = segment.segment_id();
+        if let Some(columns) = self
+            .segments
+            .lock()
+            .expect("the columns lock is never poisoned")
+            .get(&id)
+        {
+            return Ok(columns.clone());
+        }
+        let fast = segment.fast_fields();
+        let facet = |name: &str| -> tantivy::Result<Option<FacetValues>> {
+            let Some(column) = fast.str(name)? else {
+                return Ok(None);
+            };
+            let mut values = Vec::with_capacity(column.num_terms());
+            let mut value = String::new();
+            for ordinal in 0..column.num_terms() as u64 {
+                value.clear();
+                let found = column.ord_to_str(ordinal, &mut value)?;
+                assert!(found, "a facet ordinal without its value");
+                values.push(Arc::from(value.as_str()));
+            }
+            Ok(Some((column, values.into())))
+        };
+        let columns = Arc::new(SegmentColumns {
+            id: fast.u64(ID_COLUMN)?,
+            price_high: fast.u64(PRICE_HIGH)?,
+            price_low: fast.u64(PRICE_LOW)?,
+            created_at: fast.u64(CREATED_AT)?,
+            in_stock: fast.u64(IN_STOCK)?,
+            category: facet(CATEGORY)?,
+            brand: facet(BRAND)?,
+        });
+        self.segments
+            .lock()
+            .expect("the columns lock is never poisoned")
+            .insert(id, columns.clone());
+        Ok(columns)
+    }
+
+    /// Forgets the segments not in `live` (after a commit or a merge).
+    pub(crate) fn retain(&self, live: &[SegmentId]) {
+        self.segments
+            .lock()
+            .expect("the columns lock is never poisoned")
+            .retain(|segment, _| live.contains(segment));
+    }
+}
+
 /// What to keep of the matches.
-pub(crate) struct SearchCollector {
+pub(crate) struct SearchCollector<'a> {
+    pub(crate) columns: &'a SegmentColumnsCache,
     pub(crate) sort: Sort,
     /// The best this many hits are kept (`offset + limit`).
     pub(crate) keep: usize,
@@ -65,19 +148,22 @@ pub(crate) struct Collected {
     pub(crate) total: u64,
     /// Best first, at most `keep`.
     pub(crate) top: Vec<Ranked>,
-    pub(crate) category: HashMap<String, u64>,
-    pub(crate) brand: HashMap<String, u64>,
+    /// Each value once, with its count (above 0).
+    pub(crate) category: Vec<(Arc<str>, u64)>,
+    pub(crate) brand: Vec<(Arc<str>, u64)>,
 }
 
 impl Collected {
-    pub(crate) fn facet(counts: HashMap<String, u64>) -> Vec<FacetCount> {
-        let mut counts: Vec<FacetCount> = counts
-            .into_iter()
-            .map(|(value, count)| FacetCount { value, count })
-            .collect();
-        counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+    pub(crate) fn facet(mut counts: Vec<(Arc<str>, u64)>) -> Vec<FacetCount> {
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         counts.truncate(FACET_VALUES_MAX);
         counts
+            .into_iter()
+            .map(|(value, count)| FacetCount {
+                value: value.to_string(),
+                count,
+            })
+            .collect()
     }
 }
 
@@ -118,18 +204,17 @@ impl Best {
 /// Counts of one facet by term ordinal within a segment.
 struct FacetColumn {
     column: StrColumn,
+    values: Arc<[Arc<str>]>,
     counts: Vec<u64>,
 }
 
 impl FacetColumn {
-    fn open(segment: &SegmentReader, name: &str) -> tantivy::Result<Option<FacetColumn>> {
-        Ok(segment.fast_fields().str(name)?.map(|column| {
-            let terms = column.num_terms();
-            FacetColumn {
-                column,
-                counts: vec![0; terms],
-            }
-        }))
+    fn open(column: &Option<FacetValues>) -> Option<FacetColumn> {
+        column.as_ref().map(|(column, values)| FacetColumn {
+            column: column.clone(),
+            values: values.clone(),
+            counts: vec![0; values.len()],
+        })
     }
 
     fn count(&mut self, doc: DocId) {
@@ -138,24 +223,14 @@ impl FacetColumn {
         }
     }
 
-    fn harvest(self) -> HashMap<String, u64> {
-        let mut counts = HashMap::new();
-        let mut value = String::new();
-        for (ordinal, count) in self.counts.into_iter().enumerate() {
-            if count == 0 {
-                continue;
-            }
-            value.clear();
-            // An ordinal below num_terms always has its term.
-            if self
-                .column
-                .ord_to_str(ordinal as u64, &mut value)
-                .unwrap_or(false)
-            {
-                counts.insert(value.clone(), count);
-            }
-        }
-        counts
+    fn harvest(self) -> Vec<(Arc<str>, u64)> {
+        let values = &self.values;
+        self.counts
+            .into_iter()
+            .enumerate()
+            .filter(|(_, count)| *count > 0)
+            .map(|(ordinal, count)| (values[ordinal].clone(), count))
+            .collect()
     }
 }
 
@@ -175,7 +250,7 @@ pub(crate) struct SearchSegmentCollector {
     best: Best,
 }
 
-impl Collector for SearchCollector {
+impl Collector for SearchCollector<'_> {
     type Fruit = Collected;
     type Child = SearchSegmentCollector;
 
@@ -184,36 +259,24 @@ impl Collector for SearchCollector {
         _segment_ordinal: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<SearchSegmentCollector> {
-        let fast = segment.fast_fields();
+        let columns = self.columns.of(segment)?;
         let needs_price = self.price_min.is_some()
             || self.price_max.is_some()
             || matches!(self.sort, Sort::PriceAscending | Sort::PriceDescending);
-        let price = if needs_price {
-            Some((fast.u64(PRICE_HIGH)?, fast.u64(PRICE_LOW)?))
-        } else {
-            None
-        };
-        let created_at = if self.sort == Sort::Newest {
-            Some(fast.u64(CREATED_AT)?)
-        } else {
-            None
-        };
-        let in_stock = if self.in_stock {
-            Some(fast.u64(IN_STOCK)?)
-        } else {
-            None
-        };
+        let price = needs_price.then(|| (columns.price_high.clone(), columns.price_low.clone()));
+        let created_at = (self.sort == Sort::Newest).then(|| columns.created_at.clone());
+        let in_stock = self.in_stock.then(|| columns.in_stock.clone());
         Ok(SearchSegmentCollector {
             sort: self.sort,
             price_min: self.price_min,
             price_max: self.price_max,
             in_stock_only: self.in_stock,
-            id: fast.u64(ID_COLUMN)?,
+            id: columns.id.clone(),
             price,
             created_at,
             in_stock,
-            category: FacetColumn::open(segment, CATEGORY)?,
-            brand: FacetColumn::open(segment, BRAND)?,
+            category: FacetColumn::open(&columns.category),
+            brand: FacetColumn::open(&columns.brand),
             total: 0,
             best: Best::new(self.keep),
         })
@@ -223,23 +286,32 @@ impl Collector for SearchCollector {
         true
     }
 
-    fn merge_fruits(&self, fruits: Vec<Collected>) -> tantivy::Result<Collected> {
-        let mut merged = Collected::default();
+    fn merge_fruits(&self, mut fruits: Vec<Collected>) -> tantivy::Result<Collected> {
+        if fruits.len() == 1 {
+            return Ok(fruits.pop().expect("one fruit"));
+        }
+        let mut total = 0;
         let mut best = Best::new(self.keep);
+        let mut category: HashMap<Arc<str>, u64> = HashMap::new();
+        let mut brand: HashMap<Arc<str>, u64> = HashMap::new();
         for fruit in fruits {
-            merged.total += fruit.total;
+            total += fruit.total;
             for ranked in fruit.top {
                 best.push(ranked);
             }
             for (value, count) in fruit.category {
-                *merged.category.entry(value).or_default() += count;
+                *category.entry(value).or_default() += count;
             }
             for (value, count) in fruit.brand {
-                *merged.brand.entry(value).or_default() += count;
+                *brand.entry(value).or_default() += count;
             }
         }
-        merged.top = best.into_sorted();
-        Ok(merged)
+        Ok(Collected {
+            total,
+            top: best.into_sorted(),
+            category: category.into_iter().collect(),
+            brand: brand.into_iter().collect(),
+        })
     }
 }
 

@@ -17,7 +17,8 @@ use tantivy::directory::{Directory, INDEX_WRITER_LOCK, MmapDirectory};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 use tokio::sync::watch;
 
-use crate::collector::{Collected, SearchCollector};
+use crate::collector::{Collected, SearchCollector, SegmentColumnsCache};
+use crate::completions::Completions;
 use crate::error::IndexError;
 use crate::indexer::Indexer;
 use crate::query::{Matching, QueryWords, search_query, suggest_query};
@@ -71,6 +72,11 @@ pub(crate) struct Inner {
     pub(crate) fields: Fields,
     /// The last event whose effects searches see.
     pub(crate) indexed: watch::Sender<u64>,
+    /// Names, brands and categories of the indexed products, for
+    /// suggestions: kept in step by the indexer.
+    pub(crate) completions: Completions,
+    /// The fast-field columns by segment, opened once.
+    pub(crate) columns: SegmentColumnsCache,
     /// Why open rebuilt the index, if it did.
     rebuilt_because: Option<String>,
 }
@@ -93,7 +99,7 @@ impl SearchIndex {
     pub fn open(directory: impl AsRef<Path>, engine: &Engine) -> Result<SearchIndex, IndexError> {
         let directory = directory.as_ref().to_path_buf();
         let reason = match open_existing(&directory, engine) {
-            Ok(opened) => return Ok(SearchIndex::new(directory, engine, opened, None)),
+            Ok(opened) => return SearchIndex::new(directory, engine, opened, None),
             Err(reason) => reason,
         };
         tracing::warn!(directory = %directory.display(), %reason, "rebuilding the search index from the store");
@@ -107,7 +113,7 @@ impl SearchIndex {
             context: format!("cannot open the rebuilt index at {}", directory.display()),
             source: std::io::Error::other(error),
         })?;
-        Ok(SearchIndex::new(directory, engine, opened, Some(reason)))
+        SearchIndex::new(directory, engine, opened, Some(reason))
     }
 
     fn new(
@@ -115,9 +121,24 @@ impl SearchIndex {
         engine: &Engine,
         opened: Opened,
         rebuilt_because: Option<String>,
-    ) -> SearchIndex {
+    ) -> Result<SearchIndex, IndexError> {
         let (indexed, _) = watch::channel(opened.position);
-        SearchIndex {
+        // From the store as it is now, which may be ahead of the index:
+        // the indexer applies those events again, to both.
+        let completions = Completions::default();
+        let mut after = None;
+        loop {
+            let page = engine.list_products(None, after, PAGE_LIMIT_MAX)?;
+            for product in &page.items {
+                completions.upsert(product);
+            }
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        completions.publish();
+        Ok(SearchIndex {
             inner: Arc::new(Inner {
                 directory,
                 engine: engine.clone(),
@@ -125,9 +146,11 @@ impl SearchIndex {
                 reader: opened.reader,
                 fields: opened.fields,
                 indexed,
+                completions,
+                columns: SegmentColumnsCache::default(),
                 rebuilt_because,
             }),
-        }
+        })
     }
 
     /// Writes the index of every live product of `engine`'s store into
@@ -167,7 +190,7 @@ impl SearchIndex {
         // after it, so the indexer applies it again after the rebuild.
         let position = engine.last_event_seq();
         let total = count_products(engine)?;
-        let indexed = add_every_product(engine, &fields, &writer, total, progress)?;
+        let indexed = add_every_product(engine, &fields, &writer, None, total, progress)?;
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&CommitPayload::new(position).encode());
         commit.commit()?;
@@ -241,6 +264,7 @@ impl SearchIndex {
         let limit = request.effective_limit();
         let (price_min, price_max) = price_bounds(request.min_price, request.max_price);
         let collector = SearchCollector {
+            columns: &self.inner.columns,
             sort: request.sort,
             keep: request.offset + limit,
             price_min,
@@ -305,50 +329,72 @@ impl SearchIndex {
             return Ok(Vec::new());
         }
         let prefix = last.text.as_str();
-        let collector = SearchCollector {
-            sort: Sort::Relevance,
-            keep: limit * 4,
-            price_min: None,
-            price_max: None,
-            in_stock: false,
-        };
-        let collected = self.inner.reader.searcher().search(&*query, &collector)?;
-        let mut analyzer = crate::schema::words_analyzer();
-        let mut completes = |text: &str| {
-            tokens(&mut analyzer, text)
-                .iter()
-                .any(|word| word.starts_with(prefix))
-        };
-
+        let keep = limit * 4;
+        let snapshot = self.inner.completions.snapshot();
         let mut labels = Vec::new();
-        for (kind, counts) in [
-            (SuggestionKind::Category, collected.category),
-            (SuggestionKind::Brand, collected.brand),
-        ] {
-            let mut values: Vec<(String, u64)> = counts
-                .into_iter()
-                .filter(|(value, _)| completes(value))
-                .collect();
-            values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            labels.push((kind, values));
-        }
-        let mut products = Vec::new();
-        for ranked in &collected.top {
-            if products.len() == limit {
-                break;
-            }
-            let Some(product) = self.inner.engine.product(ProductId(ranked.id))? else {
-                continue;
-            };
-            let duplicate = products
-                .iter()
-                .any(|suggestion: &Suggestion| suggestion.text == product.name);
-            if !duplicate && completes(&product.name) {
+        let mut products: Vec<Suggestion> = Vec::new();
+        let add_product = |products: &mut Vec<Suggestion>, id: ProductId, name: &str| {
+            let duplicate = products.iter().any(|suggestion| suggestion.text == name);
+            if products.len() < limit && !duplicate {
                 products.push(Suggestion {
-                    text: product.name,
+                    text: name.to_owned(),
                     kind: SuggestionKind::Product,
-                    product_id: Some(product.id),
+                    product_id: Some(id),
                 });
+            }
+        };
+        if words.words.len() == 1 && words.words[0].tokens.len() == 1 {
+            // One word: no search needed (see `completions`).
+            let completed = snapshot.complete(prefix, keep);
+            labels.push((SuggestionKind::Category, completed.categories));
+            labels.push((SuggestionKind::Brand, completed.brands));
+            for (id, name) in &completed.products {
+                add_product(&mut products, *id, name);
+            }
+        } else {
+            let collector = SearchCollector {
+                columns: &self.inner.columns,
+                sort: Sort::Relevance,
+                keep,
+                price_min: None,
+                price_max: None,
+                in_stock: false,
+            };
+            let collected = self.inner.reader.searcher().search(&*query, &collector)?;
+            let mut analyzer = crate::schema::words_analyzer();
+            let mut completes = |text: &str| {
+                tokens(&mut analyzer, text)
+                    .iter()
+                    .any(|word| word.starts_with(prefix))
+            };
+            for (kind, counts) in [
+                (SuggestionKind::Category, collected.category),
+                (SuggestionKind::Brand, collected.brand),
+            ] {
+                let mut values: Vec<(String, u64)> = counts
+                    .into_iter()
+                    .filter(|(value, _)| completes(value))
+                    .map(|(value, count)| (value.to_string(), count))
+                    .collect();
+                values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                labels.push((kind, values));
+            }
+            for ranked in &collected.top {
+                if products.len() == limit {
+                    break;
+                }
+                let id = ProductId(ranked.id);
+                // The snapshot lags the reader by at most one commit.
+                let name = match snapshot.name(id) {
+                    Some(name) => name,
+                    None => match self.inner.engine.product(id)? {
+                        Some(product) => product.name.into(),
+                        None => continue,
+                    },
+                };
+                if completes(&name) {
+                    add_product(&mut products, id, &name);
+                }
             }
         }
 
@@ -510,12 +556,13 @@ fn sync_directory(directory: &Path) -> Result<(), IndexError> {
     Ok(())
 }
 
-/// Adds a document for every live product of the store to `writer`,
-/// reporting progress after every page; how many.
+/// Adds a document for every live product of the store to `writer` (and
+/// records it in `completions`), reporting progress after every page; how many.
 pub(crate) fn add_every_product(
     engine: &Engine,
     fields: &Fields,
     writer: &IndexWriter<TantivyDocument>,
+    completions: Option<&Completions>,
     total: u64,
     progress: &mut dyn FnMut(RebuildProgress),
 ) -> Result<u64, IndexError> {
@@ -529,6 +576,9 @@ pub(crate) fn add_every_product(
             if let Some(stock) = engine.stock(product.id)? {
                 let (document, _) = crate::schema::document(fields, product, &stock);
                 writer.add_document(document)?;
+                if let Some(completions) = completions {
+                    completions.upsert(product);
+                }
                 indexed += 1;
             }
         }

@@ -3,10 +3,13 @@
 //!
 //! It reads events from the position of the index's last commit (consumer
 //! `search`), gathers them for at least [`COMMIT_INTERVAL_MIN`] since the
-//! previous commit, re-reads each product they concern from the engine
-//! (once per product per batch, whatever its events), and rewrites a
-//! document only when something a search sees changed (its fingerprint):
-//! most inventory events change nothing visible. Then one commit carries
+//! previous commit, and looks once per batch at each product they concern,
+//! whatever its events. A product touched only by stock events (most of
+//! them: every reservation is one) needs only its stock read, compared
+//! with the document's `in_stock`; the product itself is read, its
+//! document made and compared by fingerprint only after a catalog event or
+//! when `in_stock` flipped. A document is rewritten only when something a
+//! search sees changed: most inventory events change nothing visible. Then one commit carries
 //! the documents and the new position (tantivy's commit payload), and the
 //! reader is reloaded at once. Batches that change nothing only move the
 //! position in memory; it is committed every [`POSITION_SAVE_INTERVAL`]
@@ -18,25 +21,26 @@
 //! (an index a month behind), the gap in the sequence numbers is noticed
 //! and every document is written afresh from the store, in place.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mercato_engine::{EventEnvelope, PAGE_LIMIT_MAX, ProductId, Subscription};
+use mercato_engine::{Event, EventEnvelope, PAGE_LIMIT_MAX, ProductId, Subscription};
+use tantivy::columnar::Column;
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocSet, IndexWriter, Searcher, TERMINATED, TantivyDocument, Term};
+use tantivy::{DocSet, IndexWriter, Searcher, SegmentReader, TERMINATED, TantivyDocument, Term};
 use tokio::sync::watch;
 
 use crate::error::IndexError;
 use crate::index::{Inner, add_every_product};
-use crate::schema::{CommitPayload, FINGERPRINT_COLUMN, Fields, document};
+use crate::schema::{CommitPayload, FINGERPRINT_COLUMN, Fields, IN_STOCK, document};
 
 /// The consumer name the indexer reads the log as.
 pub const INDEXER_CONSUMER: &str = "search";
 /// The shortest time between two commits: events meanwhile are gathered
 /// into one commit. Well under the one second the contract allows.
-pub const COMMIT_INTERVAL_MIN: Duration = Duration::from_millis(200);
+pub const COMMIT_INTERVAL_MIN: Duration = Duration::from_millis(400);
 /// The longest a position moved by batches that changed nothing stays
 /// uncommitted.
 pub const POSITION_SAVE_INTERVAL: Duration = Duration::from_secs(5);
@@ -134,7 +138,9 @@ struct Run {
 
 /// Products to refresh and where the events end.
 struct Gathered {
-    products: BTreeSet<ProductId>,
+    /// Each product the events concern, and whether any of them was a
+    /// catalog event (anything but a stock change).
+    products: BTreeMap<ProductId, bool>,
     events: usize,
     last: Option<u64>,
     /// The seq the next event must have.
@@ -147,7 +153,7 @@ struct Gathered {
 impl Gathered {
     fn after(position: u64) -> Gathered {
         Gathered {
-            products: BTreeSet::new(),
+            products: BTreeMap::new(),
             events: 0,
             last: None,
             next: position + 1,
@@ -161,7 +167,10 @@ impl Gathered {
                 self.gap = true;
                 return;
             }
-            self.products.extend(envelope.event.product_ids());
+            let catalog = !changes_only_stock(&envelope.event);
+            for product_id in envelope.event.product_ids() {
+                *self.products.entry(product_id).or_default() |= catalog;
+            }
             self.events += 1;
             self.last = Some(envelope.seq);
             self.next = envelope.seq + 1;
@@ -243,26 +252,37 @@ impl Run {
         let fields = self.inner.fields;
         let engine = &self.inner.engine;
         let searcher = self.inner.reader.searcher();
+        let live = LiveDocuments::of(&searcher, &fields)?;
         let mut changed = 0usize;
-        for &product_id in &gathered.products {
-            let indexed = indexed_fingerprint(&searcher, &fields, product_id)?;
+        for (&product_id, &catalog) in &gathered.products {
+            let indexed = live.find(product_id)?;
+            if !catalog
+                && let Some(indexed) = indexed
+                && let Some(stock) = engine.stock(product_id)?
+                && (stock.available() > 0) == indexed.in_stock
+            {
+                continue;
+            }
+            let indexed = indexed.map(|indexed| indexed.fingerprint);
             let wanted = match engine.product(product_id)? {
                 Some(product) => engine
                     .stock(product_id)?
-                    .map(|stock| document(&fields, &product, &stock)),
+                    .map(|stock| (document(&fields, &product, &stock), product)),
                 None => None,
             };
             let id = Term::from_field_u64(fields.id, product_id.0);
             match (indexed, wanted) {
                 (None, None) => {}
-                (Some(indexed), Some((_, fingerprint))) if indexed == fingerprint => {}
-                (_, Some((document, _))) => {
+                (Some(indexed), Some(((_, fingerprint), _))) if indexed == fingerprint => {}
+                (_, Some(((document, _), product))) => {
                     self.writer.delete_term(id);
                     self.writer.add_document(document)?;
+                    self.inner.completions.upsert(&product);
                     changed += 1;
                 }
                 (Some(_), None) => {
                     self.writer.delete_term(id);
+                    self.inner.completions.remove(product_id);
                     changed += 1;
                 }
             }
@@ -288,8 +308,15 @@ impl Run {
             "the event log no longer holds events the search index has not applied; rebuilding it from the store"
         );
         self.writer.delete_all_documents()?;
-        let products =
-            add_every_product(&engine, &self.inner.fields, &self.writer, 0, &mut |_| {})?;
+        self.inner.completions.clear();
+        let products = add_every_product(
+            &engine,
+            &self.inner.fields,
+            &self.writer,
+            Some(&self.inner.completions),
+            0,
+            &mut |_| {},
+        )?;
         self.commit(position)?;
         self.subscription = engine.subscribe_after(INDEXER_CONSUMER, position)?;
         self.position = position;
@@ -304,7 +331,17 @@ impl Run {
         let mut commit = self.writer.prepare_commit()?;
         commit.set_payload(&CommitPayload::new(position).encode());
         commit.commit()?;
+        self.inner.completions.publish();
         self.inner.reader.reload()?;
+        let live: Vec<_> = self
+            .inner
+            .reader
+            .searcher()
+            .segment_readers()
+            .iter()
+            .map(|segment| segment.segment_id())
+            .collect();
+        self.inner.columns.retain(&live);
         self.committed = position;
         self.position = self.position.max(position);
         self.last_commit = Instant::now();
@@ -338,29 +375,84 @@ impl Run {
     }
 }
 
-/// The fingerprint of the live document of `product_id`, if it has one.
-fn indexed_fingerprint(
-    searcher: &Searcher,
-    fields: &Fields,
-    product_id: ProductId,
-) -> Result<Option<u64>, IndexError> {
-    let term = Term::from_field_u64(fields.id, product_id.0);
-    for segment in searcher.segment_readers() {
-        let inverted = segment.inverted_index(fields.id)?;
-        let Some(mut postings) = inverted
-            .read_postings(&term, IndexRecordOption::Basic)
-            .map_err(IndexError::io("cannot read the search index"))?
-        else {
-            continue;
-        };
-        let mut doc = postings.doc();
-        while doc != TERMINATED {
-            if !segment.is_deleted(doc) {
-                let fingerprints = segment.fast_fields().u64(FINGERPRINT_COLUMN)?;
-                return Ok(fingerprints.first(doc));
-            }
-            doc = postings.advance();
+/// Whether an event changes nothing about a product but its stock, so
+/// only `in_stock` can need a rewrite.
+fn changes_only_stock(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::StockUpdated { .. }
+            | Event::StockLow { .. }
+            | Event::StockDepleted { .. }
+            | Event::InventoryReserved { .. }
+            | Event::InventoryCommitted { .. }
+            | Event::InventoryReleased { .. }
+            | Event::ReservationExpired { .. }
+            | Event::OrderCreated { .. }
+    )
+}
+
+/// What the index holds of a product.
+#[derive(Clone, Copy, Debug)]
+struct Indexed {
+    fingerprint: u64,
+    in_stock: bool,
+}
+
+/// The live documents of a searcher, found by product id: the columns
+/// opened once per batch rather than once per product.
+struct LiveDocuments<'a> {
+    segments: Vec<LiveSegment<'a>>,
+    id: tantivy::schema::Field,
+}
+
+/// A segment, its ids' postings, and its `fingerprint` and `in_stock`
+/// columns.
+type LiveSegment<'a> = (
+    &'a SegmentReader,
+    Arc<tantivy::InvertedIndexReader>,
+    Column<u64>,
+    Column<u64>,
+);
+
+impl<'a> LiveDocuments<'a> {
+    fn of(searcher: &'a Searcher, fields: &Fields) -> Result<LiveDocuments<'a>, IndexError> {
+        let mut segments = Vec::new();
+        for segment in searcher.segment_readers() {
+            let fast = segment.fast_fields();
+            segments.push((
+                segment,
+                segment.inverted_index(fields.id)?,
+                fast.u64(FINGERPRINT_COLUMN)?,
+                fast.u64(IN_STOCK)?,
+            ));
         }
+        Ok(LiveDocuments {
+            segments,
+            id: fields.id,
+        })
     }
-    Ok(None)
+
+    /// The live document of `product_id`, if it has one.
+    fn find(&self, product_id: ProductId) -> Result<Option<Indexed>, IndexError> {
+        let term = Term::from_field_u64(self.id, product_id.0);
+        for (segment, inverted, fingerprints, in_stock) in &self.segments {
+            let Some(mut postings) = inverted
+                .read_postings(&term, IndexRecordOption::Basic)
+                .map_err(IndexError::io("cannot read the search index"))?
+            else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if !segment.is_deleted(doc) {
+                    return Ok(fingerprints.first(doc).map(|fingerprint| Indexed {
+                        fingerprint,
+                        in_stock: in_stock.first(doc) == Some(1),
+                    }));
+                }
+                doc = postings.advance();
+            }
+        }
+        Ok(None)
+    }
 }

@@ -30,6 +30,7 @@
 //! ```
 
 mod collector;
+mod completions;
 mod error;
 mod index;
 mod indexer;

@@ -27,9 +27,10 @@ use std::sync::Arc;
 use tantivy::Term;
 use tantivy::query::{
     AllQuery, AutomatonWeight, BooleanQuery, BoostQuery, ConstScoreQuery, DfaWrapper,
-    EnableScoring, FuzzyTermQuery, Occur, Query, TermQuery, Weight,
+    EnableScoring, Explanation, FuzzyTermQuery, Occur, Query, Scorer, TermQuery, Weight,
 };
 use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
 use tantivy_fst::Automaton;
 
 use crate::request::{QUERY_LENGTH_MAX, QUERY_WORDS_MAX};
@@ -179,10 +180,13 @@ pub(crate) fn search_query(
         Matching::Any => Occur::Should,
     };
     let last = words.words.len().saturating_sub(1);
+    // Several clauses are intersected (or merged): see `Materialized`.
+    let intersected = words.words.len() > 1 || category.is_some() || brand.is_some();
     let mut text_clauses = Vec::new();
     for (index, word) in words.words.iter().enumerate() {
         let prefix = words.last_is_prefix && index == last;
-        text_clauses.push((occur, word_query(fields, word, prefix)));
+        let query = word_query(fields, word, prefix);
+        text_clauses.push((occur, materialized(query, intersected)));
     }
     if text_clauses.is_empty() {
         clauses.push((Occur::Must, Box::new(AllQuery)));
@@ -207,10 +211,16 @@ pub(crate) fn suggest_query(fields: &Fields, words: &QueryWords) -> Option<Box<d
     let (last, earlier_tokens) = last_word.tokens.split_last()?;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for word in earlier_words {
-        clauses.push((Occur::Must, word_query(fields, word, false)));
+        clauses.push((
+            Occur::Must,
+            materialized(word_query(fields, word, false), true),
+        ));
     }
     for token in earlier_tokens {
-        clauses.push((Occur::Must, token_query(fields, token, false)));
+        clauses.push((
+            Occur::Must,
+            materialized(token_query(fields, token, false), true),
+        ));
     }
     let completions: Vec<(Occur, Box<dyn Query>)> = vec![
         (
@@ -228,6 +238,14 @@ pub(crate) fn suggest_query(fields: &Fields, words: &QueryWords) -> Option<Box<d
     ];
     clauses.push((Occur::Must, Box::new(BooleanQuery::new(completions))));
     Some(Box::new(BooleanQuery::new(clauses)))
+}
+
+fn materialized(query: Box<dyn Query>, intersected: bool) -> Box<dyn Query> {
+    if intersected {
+        Box::new(Materialized(query))
+    } else {
+        query
+    }
 }
 
 fn filter(field: Field, value: &str) -> Box<dyn Query> {
@@ -303,9 +321,7 @@ fn token_query(fields: &Fields, token: &Token, with_prefix: bool) -> Box<dyn Que
         term(fields.name, stem),
         term(fields.description, stem),
         term(fields.labels, stem),
-        term(fields.name_words, text),
-        term(fields.label_words, text),
-        term(fields.description_words, text),
+        term(fields.text_words, text),
         term(fields.sku_words, text),
     ];
     let mut in_name = vec![term(fields.name, stem), term(fields.name_words, text)];
@@ -331,22 +347,14 @@ fn token_query(fields: &Fields, token: &Token, with_prefix: bool) -> Box<dyn Que
         ),
     ];
     if *typos > 0 {
-        let typo_fields = [
-            fields.name_words,
-            fields.label_words,
-            fields.description_words,
-        ];
+        // Name, labels and description in one dictionary: one expansion;
+        // the automata are built once for both fields.
+        let automata = TypoAutomata::new(text, *typos);
         clauses.push((
             Occur::Should,
-            constant(
-                any(typo_fields
-                    .iter()
-                    .flat_map(|field| typo_queries(*field, text, *typos))
-                    .collect()),
-                TYPO,
-            ),
+            constant(any(automata.queries(fields.text_words)), TYPO),
         ));
-        in_name.extend(typo_queries(fields.name_words, text, *typos));
+        in_name.extend(automata.queries(fields.name_words));
     }
     clauses.push((Occur::Should, constant(any(in_name), IN_NAME)));
     Box::new(BooleanQuery::new(clauses))
@@ -356,50 +364,186 @@ fn token_query(fields: &Fields, token: &Token, with_prefix: bool) -> Box<dyn Que
 /// as two: within budget 1 the first letter must match; within budget 2,
 /// either it matches and the rest is within 2, or the whole word is within
 /// 1 (an edit at the first letter, the rest exact or not, costs 2).
-/// Transpositions cost 1.
-fn typo_queries(field: Field, text: &str, typos: u8) -> Vec<Box<dyn Query>> {
-    let mut queries: Vec<Box<dyn Query>> = vec![Box::new(FirstLetterTypoQuery {
-        field,
-        text: text.to_owned(),
-        typos,
-    })];
-    if typos >= 2 {
-        queries.push(Box::new(FuzzyTermQuery::new(
-            Term::from_field_text(field, text),
-            1,
-            true,
-        )));
-    }
-    queries
+/// Transpositions cost 1. Built once per token (building the automata is
+/// a tenth of a query's work) and searched in as many fields as needed.
+struct TypoAutomata {
+    first_letter: Arc<FirstLetterThen>,
+    whole_word: Option<Arc<DfaWrapper>>,
 }
 
-/// Terms that start with the first character of `text` and whose rest is
-/// within `typos` edits of the rest of `text`.
-#[derive(Clone, Debug)]
-struct FirstLetterTypoQuery {
-    field: Field,
-    text: String,
-    typos: u8,
-}
-
-impl Query for FirstLetterTypoQuery {
-    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        let mut chars = self.text.chars();
-        let first = chars.next().map(String::from).unwrap_or_default();
-        let rest = FuzzyTermQuery::new(
-            Term::from_field_text(self.field, chars.as_str()),
-            self.typos,
-            true,
-        )
-        .automaton()?;
-        let automaton = FirstLetterThen {
-            first: first.into_bytes(),
-            rest,
+impl TypoAutomata {
+    fn new(text: &str, typos: u8) -> TypoAutomata {
+        assert!((1..=2).contains(&typos), "typo budgets are 1 or 2");
+        let levenshtein = |text: &str, distance: u8| {
+            FuzzyTermQuery::new(
+                Term::from_field_text(Field::from_field_id(0), text),
+                distance,
+                true,
+            )
+            .automaton()
+            .expect("distances of 1 and 2 have automata")
         };
-        Ok(Box::new(AutomatonWeight::<FirstLetterThen>::new(
+        let mut chars = text.chars();
+        let first = chars.next().map(String::from).unwrap_or_default();
+        let first_letter = Arc::new(FirstLetterThen {
+            first: first.into_bytes(),
+            rest: levenshtein(chars.as_str(), typos),
+        });
+        let whole_word = (typos >= 2).then(|| Arc::new(levenshtein(text, 1)));
+        TypoAutomata {
+            first_letter,
+            whole_word,
+        }
+    }
+
+    fn queries(&self, field: Field) -> Vec<Box<dyn Query>> {
+        let mut queries: Vec<Box<dyn Query>> = vec![Box::new(AutomatonQuery {
+            field,
+            automaton: self.first_letter.clone(),
+        })];
+        if let Some(whole_word) = &self.whole_word {
+            queries.push(Box::new(AutomatonQuery {
+                field,
+                automaton: whole_word.clone(),
+            }));
+        }
+        queries
+    }
+}
+
+/// The terms of `field` an automaton accepts (built elsewhere, shared).
+struct AutomatonQuery<A> {
+    field: Field,
+    automaton: Arc<A>,
+}
+
+impl<A> Clone for AutomatonQuery<A> {
+    fn clone(&self) -> Self {
+        AutomatonQuery {
+            field: self.field,
+            automaton: self.automaton.clone(),
+        }
+    }
+}
+
+impl<A> std::fmt::Debug for AutomatonQuery<A> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AutomatonQuery")
+            .field("field", &self.field)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A> Query for AutomatonQuery<A>
+where
+    A: Automaton + Send + Sync + 'static,
+    A::State: Clone,
+{
+    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(AutomatonWeight::<A>::new(
             self.field,
-            Arc::new(automaton),
+            self.automaton.clone(),
         )))
+    }
+}
+
+/// A word's query, its matches and scores listed once per segment, so that
+/// intersecting it with other words or filters seeks in a list. A word's
+/// query is a union of unions, and tantivy's union clears a 4,096-document
+/// window on every seek past it: intersecting two words that way spent
+/// most of a query clearing memory. Listing the matches is one pass, in
+/// order, with the same scores.
+#[derive(Debug)]
+struct Materialized(Box<dyn Query>);
+
+impl Clone for Materialized {
+    fn clone(&self) -> Self {
+        Materialized(self.0.box_clone())
+    }
+}
+
+impl Query for Materialized {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(MaterializedWeight(self.0.weight(scoring)?)))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.0.query_terms(visitor);
+    }
+}
+
+struct MaterializedWeight(Box<dyn Weight>);
+
+impl Weight for MaterializedWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let mut inner = self.0.scorer(reader, boost)?;
+        let mut docs = Vec::new();
+        let mut scores = Vec::new();
+        let mut doc = inner.doc();
+        while doc != TERMINATED {
+            docs.push(doc);
+            scores.push(inner.score());
+            doc = inner.advance();
+        }
+        docs.push(TERMINATED);
+        Ok(Box::new(ListScorer {
+            docs,
+            scores,
+            cursor: 0,
+        }))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        self.0.explain(reader, doc)
+    }
+}
+
+/// Documents in order with their scores; `docs` ends with `TERMINATED`.
+struct ListScorer {
+    docs: Vec<DocId>,
+    scores: Vec<Score>,
+    cursor: usize,
+}
+
+impl DocSet for ListScorer {
+    fn advance(&mut self) -> DocId {
+        if self.cursor < self.scores.len() {
+            self.cursor += 1;
+        }
+        self.docs[self.cursor]
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if self.docs[self.cursor] >= target {
+            return self.docs[self.cursor];
+        }
+        // Galloping: seeks in an intersection are mostly short.
+        let mut step = 1;
+        let mut low = self.cursor;
+        let mut high = self.cursor + 1;
+        while high < self.scores.len() && self.docs[high] < target {
+            low = high;
+            step *= 2;
+            high = (high + step).min(self.scores.len());
+        }
+        let high = high.min(self.scores.len());
+        self.cursor = low + self.docs[low..high].partition_point(|&doc| doc < target);
+        self.docs[self.cursor]
+    }
+
+    fn doc(&self) -> DocId {
+        self.docs[self.cursor]
+    }
+
+    fn size_hint(&self) -> u32 {
+        (self.scores.len() - self.cursor) as u32
+    }
+}
+
+impl Scorer for ListScorer {
+    fn score(&mut self) -> Score {
+        self.scores[self.cursor]
     }
 }
 
@@ -471,17 +615,8 @@ mod tests {
         automaton.is_match(&state)
     }
 
-    fn first_letter(text: &str, typos: u8) -> FirstLetterThen {
-        let mut chars = text.chars();
-        let first = chars.next().unwrap().to_string().into_bytes();
-        let rest = FuzzyTermQuery::new(
-            Term::from_field_text(Field::from_field_id(0), chars.as_str()),
-            typos,
-            true,
-        )
-        .automaton()
-        .unwrap();
-        FirstLetterThen { first, rest }
+    fn first_letter(text: &str, typos: u8) -> Arc<FirstLetterThen> {
+        TypoAutomata::new(text, typos).first_letter
     }
 
     #[test]

@@ -207,7 +207,7 @@ impl SuggestRequest {
 }
 
 /// What a suggestion completes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SuggestionKind {
     /// A product's name.

@@ -19,7 +19,7 @@ use tantivy::{Index, TantivyDocument};
 /// The version of the schema and of what the documents hold. An index
 /// written with another version is rebuilt at open. Bump it with any change
 /// to the fields, the analyzers or [`document`].
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+pub(crate) const SCHEMA_VERSION: u64 = 2;
 
 /// Words split on anything not alphanumeric, lower-cased, accents folded,
 /// English stems.
@@ -45,10 +45,14 @@ pub(crate) struct Fields {
     pub(crate) description: Field,
     /// Brand and category, stemmed.
     pub(crate) labels: Field,
-    /// The same texts, not stemmed: exact words, typos, prefixes.
+    /// The name and the labels, not stemmed: words of the name as typed,
+    /// prefixes, typos in the name.
     pub(crate) name_words: Field,
     pub(crate) label_words: Field,
-    pub(crate) description_words: Field,
+    /// Name, labels and description together, not stemmed: exact words and
+    /// typos anywhere, one term dictionary to expand a typo in rather than
+    /// three.
+    pub(crate) text_words: Field,
     /// The SKU's words (`sprt`, `yoga`, `000001`): matched exactly only.
     pub(crate) sku_words: Field,
     /// The whole SKU, lower-cased: matched exactly only.
@@ -73,7 +77,7 @@ const DESCRIPTION: &str = "description";
 const LABELS: &str = "labels";
 const NAME_WORDS: &str = "name_words";
 const LABEL_WORDS: &str = "label_words";
-const DESCRIPTION_WORDS: &str = "description_words";
+const TEXT_WORDS: &str = "text_words";
 const SKU_WORDS: &str = "sku_words";
 const SKU: &str = "sku";
 pub(crate) const CATEGORY: &str = "category";
@@ -106,10 +110,7 @@ pub(crate) fn schema() -> Schema {
     builder.add_text_field(LABELS, text(STEMMED_ANALYZER, IndexRecordOption::Basic));
     builder.add_text_field(NAME_WORDS, text(WORDS_ANALYZER, IndexRecordOption::Basic));
     builder.add_text_field(LABEL_WORDS, text(WORDS_ANALYZER, IndexRecordOption::Basic));
-    builder.add_text_field(
-        DESCRIPTION_WORDS,
-        text(WORDS_ANALYZER, IndexRecordOption::Basic),
-    );
+    builder.add_text_field(TEXT_WORDS, text(WORDS_ANALYZER, IndexRecordOption::Basic));
     builder.add_text_field(SKU_WORDS, text(WORDS_ANALYZER, IndexRecordOption::Basic));
     builder.add_text_field(SKU, text(SKU_ANALYZER, IndexRecordOption::Basic));
     let label = text("raw", IndexRecordOption::Basic).set_fast("raw");
@@ -134,7 +135,7 @@ impl Fields {
             labels: field(LABELS)?,
             name_words: field(NAME_WORDS)?,
             label_words: field(LABEL_WORDS)?,
-            description_words: field(DESCRIPTION_WORDS)?,
+            text_words: field(TEXT_WORDS)?,
             sku_words: field(SKU_WORDS)?,
             sku: field(SKU)?,
             category: field(CATEGORY)?,
@@ -216,11 +217,13 @@ pub(crate) fn document(
     document.add_u64(fields.id, product.id.0);
     document.add_text(fields.name, &product.name);
     document.add_text(fields.name_words, &product.name);
+    document.add_text(fields.text_words, &product.name);
     document.add_text(fields.description, &product.description);
-    document.add_text(fields.description_words, &product.description);
+    document.add_text(fields.text_words, &product.description);
     for label in [&product.brand, &product.category] {
         document.add_text(fields.labels, label);
         document.add_text(fields.label_words, label);
+        document.add_text(fields.text_words, label);
     }
     document.add_text(fields.sku_words, &product.sku);
     document.add_text(fields.sku, &product.sku);

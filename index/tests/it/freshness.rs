@@ -5,11 +5,21 @@
 use std::time::Duration;
 
 use mercato_engine::{OrderId, ProductId, ProductPatch, ReservationLine, ReserveRequest, Uuid};
-use mercato_index::{RebuildProgress, SearchIndex, SearchRequest};
+use mercato_index::{RebuildProgress, SearchIndex, SearchRequest, SuggestRequest};
 
 use crate::support::{CATALOG, Store, find, ids, new_product, until};
 
 /// Waits (up to 5 s) until searches see every event the store has.
+/// The products suggested for `query`.
+fn suggested(index: &SearchIndex, query: &str) -> Vec<u64> {
+    index
+        .suggest(&SuggestRequest::new(query))
+        .unwrap()
+        .iter()
+        .filter_map(|suggestion| suggestion.product_id.map(|id| id.0))
+        .collect()
+}
+
 async fn caught_up(store: &Store, index: &SearchIndex) {
     let head = store.engine.last_event_seq();
     tokio::time::timeout(Duration::from_secs(5), index.wait_for_seq(head))
@@ -50,6 +60,11 @@ async fn every_kind_of_change_shows_in_searches() {
     );
     engine.create_product(new_product(&grinder)).await.unwrap();
     until(&index, &SearchRequest::new("grinder "), |r| ids(r) == [13]).await;
+    assert_eq!(
+        suggested(&index, "grin"),
+        [13],
+        "suggested as soon as found"
+    );
 
     // Renamed: found by the new name only.
     engine
@@ -64,6 +79,8 @@ async fn every_kind_of_change_shows_in_searches() {
         .unwrap();
     until(&index, &SearchRequest::new("mill "), |r| ids(r) == [13]).await;
     assert!(find(&index, "grinder ").is_empty());
+    assert!(suggested(&index, "grin").is_empty());
+    assert_eq!(suggested(&index, "mil"), [13]);
     let hit = index
         .search(&SearchRequest::new("mill "))
         .unwrap()
@@ -96,6 +113,7 @@ async fn every_kind_of_change_shows_in_searches() {
     // Archived: gone from every search.
     engine.archive_product(ProductId(13)).await.unwrap();
     until(&index, &SearchRequest::new("mill "), |r| r.total == 0).await;
+    assert!(suggested(&index, "mil").is_empty());
     let browse = index.search(&SearchRequest::default()).unwrap();
     assert!(!ids(&browse).contains(&13));
 
@@ -186,6 +204,8 @@ async fn a_restarted_index_catches_up_from_its_last_commit() {
     caught_up(&store, &index).await;
     assert_eq!(find(&index, "keyboard"), [11]);
     assert!(find(&index, "wireless").is_empty(), "archived meanwhile");
+    assert_eq!(suggested(&index, "keyb"), [11]);
+    assert!(!suggested(&index, "wirel").contains(&1));
     assert_eq!(index.document_count(), 11);
     let in_stock = SearchRequest {
         query: "yoga".into(),
