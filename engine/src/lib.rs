@@ -53,6 +53,7 @@ mod observer;
 mod orders;
 mod outbox;
 mod payments;
+mod replication;
 mod retention;
 mod storage;
 mod store;
@@ -71,7 +72,7 @@ pub use catalog::{
 };
 pub use check::CheckReport;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CART_TTL_MAX, Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
+pub use config::{CART_TTL_MAX, Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN, ReplicationRole};
 pub use engine::{DATABASE_FILE_NAME, Engine, PAGE_LIMIT_MAX, Pending, Write};
 pub use error::Error;
 pub use event::{Event, EventEnvelope};
@@ -109,6 +110,9 @@ pub use payments::signature::{
 pub use payments::simulated::{
     ChargeStatus, SimulatedCharge, SimulatedGateway, SimulatedGatewayConfig,
 };
+#[cfg(feature = "nats")]
+pub use replication::nats;
+pub use replication::{GatedBatch, ReplicaRecord, ReplicaSnapshot, ReplicationGate};
 pub use subscription::Subscription;
 pub use wal::{LogLoss, RecoveryReport};
 
