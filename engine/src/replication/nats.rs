@@ -62,6 +62,9 @@ const EVENT_BATCH_MAX: usize = 256;
 const APPLY_IN_FLIGHT_MAX: usize = 64;
 /// The consumer name the event publisher saves its position under.
 pub const EVENTS_CONSUMER: &str = "nats-events";
+/// How long a follower waits for a message before it checks that its
+/// consumer still works.
+const FOLLOW_IDLE_CHECK: Duration = Duration::from_secs(3);
 /// Attempts at a promotion before it is given up (about a minute).
 const PROMOTE_ATTEMPTS_MAX: u32 = 16;
 /// The longest wait between two attempts after a NATS failure.
@@ -792,6 +795,10 @@ fn publish_failure(error: async_nats::jetstream::context::PublishError, lsn: u64
             "JetStream refused record {lsn}: the replicated log moved on without this primary \
              (another one was promoted)"
         )),
+        PublishErrorKind::MaxPayloadExceeded => Failure::Fatal(format!(
+            "record {lsn} is larger than the NATS servers' max_payload: raise max_payload \
+             (up to 64 MiB) and restart; the records are kept until then"
+        )),
         _ => transient(format!("publishing record {lsn}: {error}")),
     }
 }
@@ -1019,8 +1026,9 @@ async fn promote_inner(
 ) -> Result<(), Failure> {
     let context = connect(config).await?;
     let (mut log, _bucket) = ensure_streams(&context, config).await?;
-    // Catch up with everything the stream holds.
-    let stopped = watch::channel(false).1;
+    // Catch up with everything the stream holds (the sender lives until
+    // then: a closed watch reads as "stop").
+    let (_stop, stopped) = watch::channel(false);
     let tail = tail(&mut log).await?;
     if engine.last_lsn() < tail.lsn {
         follow(engine, config, status, stopped, Some(tail.sequence)).await?;
@@ -1227,10 +1235,27 @@ async fn follow_from(
         .map_err(transient)?;
     let mut messages = consumer.messages().await.map_err(transient)?;
     let mut in_flight = std::collections::VecDeque::new();
+    let mut last_sequence = start.saturating_sub(1);
     loop {
         let next = tokio::select! {
-            next = messages.next() => next,
-            _ = stopped.wait_for(|stop| *stop) => None,
+            next = tokio::time::timeout(FOLLOW_IDLE_CHECK, messages.next()) => next,
+            _ = stopped.wait_for(|stop| *stop) => Ok(None),
+        };
+        let next = match next {
+            Ok(next) => next,
+            Err(_) => {
+                // Quiet for a while: fine when nothing is published, but a
+                // consumer cut off by a dying node stays quiet too. Start
+                // afresh when the stream has moved on without us.
+                drain(&mut in_flight, status).await?;
+                let stream_last = log.get_info().await.map_err(transient)?.state.last_sequence;
+                if stream_last > last_sequence {
+                    return Err(transient(format!(
+                        "no message for {FOLLOW_IDLE_CHECK:?} although the stream holds {stream_last} and this follower is at {last_sequence}"
+                    )));
+                }
+                continue;
+            }
         };
         let Some(message) = next else {
             drain(&mut in_flight, status).await?;
@@ -1241,6 +1266,7 @@ async fn follow_from(
             let info = message.info().map_err(transient)?;
             (info.stream_sequence, info.pending, info.published)
         };
+        last_sequence = sequence;
         let headers = message.headers.clone().unwrap_or_default();
         let lsn = header_u64(&headers, HEADER_LSN).map_err(Failure::Fatal)?;
         if let Some(primary) = header(&headers, HEADER_PRIMARY) {

@@ -57,6 +57,37 @@ impl NatsServer {
         }
         server
     }
+
+    /// A three-node JetStream cluster on loopback.
+    pub(crate) fn cluster(dir: &Path) -> Vec<NatsServer> {
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let all_routes = routes
+            .iter()
+            .map(|port| format!("nats-route://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        (0..3)
+            .map(|node| {
+                let store = dir.join(format!("node{node}"));
+                std::fs::create_dir_all(&store).unwrap();
+                NatsServer::spawn(
+                    &store,
+                    ports[node],
+                    &[
+                        "--name".to_owned(),
+                        format!("n{node}"),
+                        "--cluster_name".to_owned(),
+                        "mercato".to_owned(),
+                        "--cluster".to_owned(),
+                        format!("nats://127.0.0.1:{}", routes[node]),
+                        "--routes".to_owned(),
+                        all_routes.clone(),
+                    ],
+                )
+            })
+            .collect()
+    }
 }
 
 /// The server's replication report.
@@ -466,4 +497,190 @@ async fn loop_until_published(client: &reqwest::Client, primary: &Server, url: &
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+/// Reservations from 16 clients until `stop`; answers the acknowledged
+/// order ids. Clients keep going through errors (a dead server, a refusal).
+fn load(
+    client: &reqwest::Client,
+    base: &str,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
+    (0..16_u32)
+        .map(|worker| {
+            let client = client.clone();
+            let base = base.to_owned();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for n in 0..20_000_u32 {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let order_id = format!("0193a5c4-{worker:04x}-7000-9000-{n:012}");
+                    let body = json!({"order_id": order_id, "items": [{"product_id": 1 + n % 8, "quantity": 1}]});
+                    let sent = client
+                        .post(format!("{base}/api/v1/inventory/reserve"))
+                        .bearer_auth(TOKEN)
+                        .timeout(Duration::from_secs(20))
+                        .json(&body)
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(answer) if answer.status() == 201 => acknowledged.push(order_id),
+                        Ok(answer) => panic!("a reservation was refused: {}", answer.status()),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect()
+}
+
+fn promote(base: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .args(["promote", "--url", base, "--admin-token", TOKEN])
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_failover_on_a_cluster_loses_no_acknowledged_write_and_fences_the_old_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = NatsServer::cluster(&dir.path().join("nats"));
+    let urls = cluster
+        .iter()
+        .map(|node| node.url.clone())
+        .collect::<Vec<_>>()
+        .join(",");
+    let client = reqwest::Client::new();
+    let primary_dir = dir.path().join("primary");
+    let primary_args = [
+        "--nats",
+        &urls,
+        "--store-name",
+        "ha",
+        "--nats-replicas",
+        "3",
+        "--replication",
+        "sync",
+    ];
+    // The cluster elects its meta leader within seconds; the primary waits
+    // for JetStream before it takes writes.
+    let primary = start(&primary_dir, &primary_args, &[], Some(TOKEN));
+    wait_ready(&primary, &client).await;
+    let follower_args = [
+        "--follow",
+        &urls,
+        "--store-name",
+        "ha",
+        "--nats-replicas",
+        "3",
+        "--replication",
+        "sync",
+    ];
+    let follower = start(
+        &dir.path().join("follower"),
+        &follower_args,
+        &[],
+        Some(TOKEN),
+    );
+    wait_ready(&follower, &client).await;
+    for id in 1..=8 {
+        let (status, _) = admin(
+            &client,
+            reqwest::Method::PUT,
+            format!("{}/api/v1/inventory/{id}", primary.base),
+            json!({"on_hand": 1_000_000}),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+
+    // Under load, one NATS node dies: clients see nothing of it.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers = load(&client, &primary.base, stop.clone());
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    drop(cluster.remove(2));
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
+    // Then the primary's machine dies under load.
+    let mut primary = primary;
+    primary.child.kill().unwrap(); // SIGKILL
+    primary.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    for worker in workers {
+        acknowledged.extend(worker.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() > 50,
+        "the load ran: {}",
+        acknowledged.len()
+    );
+
+    let output = promote(&follower.base);
+    assert!(
+        output.status.success(),
+        "{output:?}; the follower said {:?}",
+        follower.stdout.lock().unwrap()
+    );
+    let report = replication(&client, &follower).await;
+    assert_eq!(report["role"], "primary", "{report}");
+    // Every acknowledged write is on the new primary.
+    for order_id in &acknowledged {
+        let (status, reservation) = admin(
+            &client,
+            reqwest::Method::GET,
+            format!("{}/api/v1/inventory/reservations/{order_id}", follower.base),
+            json!(null),
+        )
+        .await;
+        assert_eq!(
+            status, 200,
+            "acknowledged {order_id} is lost: {reservation}"
+        );
+    }
+    let (status, _) = admin(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/api/v1/inventory/1", follower.base),
+        json!({"on_hand": 3_000_000}),
+    )
+    .await;
+    assert_eq!(status, 200, "the new primary takes writes");
+
+    // The old primary comes back: it finds itself fenced and refuses writes.
+    drop(primary);
+    let old = start(&primary_dir, &primary_args, &[], Some(TOKEN));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(answer) = client
+            .get(format!("{}/api/v1/replication", old.base))
+            .send()
+            .await
+            && let Ok(report) = answer.json::<Value>().await
+            && report["role"] == "fenced"
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old primary did not find itself fenced"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, problem) = admin(
+        &client,
+        reqwest::Method::PUT,
+        format!("{}/api/v1/inventory/1", old.base),
+        json!({"on_hand": 4_000_000}),
+    )
+    .await;
+    assert_eq!(status, 421, "{problem}");
+    assert_eq!(problem["code"], "not_primary");
+    let stock = get_json(&client, format!("{}/api/v1/inventory/1", follower.base)).await;
+    assert_eq!(
+        stock["on_hand"], 3_000_000,
+        "the deposed primary changed nothing"
+    );
 }
