@@ -88,6 +88,9 @@ pub struct ReplicationReport {
     pub primary: Option<String>,
     /// Why this server takes no writes, when fenced.
     pub fenced: Option<String>,
+    /// True once publishing or following stopped for good (see the
+    /// server's log): a follower then serves reads that no longer advance.
+    pub stopped: bool,
 }
 
 impl Replication {
@@ -174,12 +177,17 @@ impl Replication {
             snapshot_lsn: status.snapshot_lsn.load(Ordering::SeqCst),
             primary: engine.primary_hint(),
             fenced,
+            stopped: status.stopped.load(Ordering::SeqCst),
         }
     }
 
-    /// False while a follower has not yet installed its first snapshot.
+    /// False while a follower has not yet installed its first snapshot,
+    /// and once it stopped following for good.
     pub(crate) fn is_ready(&self, engine: &Engine) -> bool {
-        !engine.is_follower() || engine.last_lsn() > 0
+        if !engine.is_follower() {
+            return true;
+        }
+        engine.last_lsn() > 0 && !self.status().stopped.load(Ordering::SeqCst)
     }
 
     /// Makes this follower the primary (see `Follower::promote`); answers

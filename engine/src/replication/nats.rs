@@ -179,6 +179,9 @@ pub struct ReplicationStatus {
     pub connected: AtomicBool,
     /// The last snapshot's record number.
     pub snapshot_lsn: AtomicU64,
+    /// True once replication stopped for good (fenced, or a fault that
+    /// needs a person: see the log).
+    pub stopped: AtomicBool,
 }
 
 /// What went wrong, for the retry loops.
@@ -476,6 +479,7 @@ async fn publish_records_loop(
             }
             Failure::Fatal(reason) => {
                 tracing::error!(%reason, "replication stopped; records are kept until it is fixed");
+                status.stopped.store(true, Ordering::SeqCst);
                 return;
             }
             Failure::Transient(reason) => {
@@ -539,11 +543,22 @@ async fn publish_records_inner(
             epoch
         }
     };
-    if tail.lsn > engine.last_lsn() {
+    // Sync mode: batches taken from the gate before a failure are synced
+    // here but not yet released (so not in `last_lsn`); some of their
+    // records may be in the stream already.
+    let mut local_last = engine.last_lsn();
+    if let Some(feed) = feed {
+        let feed = feed.lock().await;
+        for batch in &feed.pending {
+            if let Some(record) = batch.records.last() {
+                local_last = local_last.max(record.lsn);
+            }
+        }
+    }
+    if tail.lsn > local_last {
         return Err(Failure::Fenced(format!(
-            "the replicated log reaches record {} but this store only {}",
+            "the replicated log reaches record {} but this store only {local_last}",
             tail.lsn,
-            engine.last_lsn()
         )));
     }
     let mut published = tail.lsn;
@@ -1083,6 +1098,7 @@ async fn follow_loop(
             Ok(()) => return,
             Err(Failure::Fenced(reason) | Failure::Fatal(reason)) => {
                 tracing::error!(%reason, "following stopped");
+                status.stopped.store(true, Ordering::SeqCst);
                 return;
             }
             Err(Failure::Transient(reason)) => reason,

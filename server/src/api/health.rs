@@ -60,7 +60,8 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     {
         ApiError::new(
             "replica_behind",
-            "this follower is installing the primary's snapshot",
+            "this follower is installing the primary's snapshot, or stopped following \
+             (GET /api/v1/replication, and the server's log, say which)",
         )
         .into_response()
     } else if state.is_ready() {
