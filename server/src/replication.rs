@@ -187,7 +187,8 @@ impl Replication {
         if !engine.is_follower() {
             return true;
         }
-        engine.last_lsn() > 0 && !self.status().stopped.load(Ordering::SeqCst)
+        let status = self.status();
+        status.bootstrapped.load(Ordering::SeqCst) && !status.stopped.load(Ordering::SeqCst)
     }
 
     /// Makes this follower the primary (see `Follower::promote`); answers

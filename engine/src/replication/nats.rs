@@ -179,6 +179,9 @@ pub struct ReplicationStatus {
     pub connected: AtomicBool,
     /// The last snapshot's record number.
     pub snapshot_lsn: AtomicU64,
+    /// Follower: true once its store holds a snapshot (installed now or
+    /// before a restart), so that it answers reads.
+    pub bootstrapped: AtomicBool,
     /// True once replication stopped for good (fenced, or a fault that
     /// needs a person: see the log).
     pub stopped: AtomicBool,
@@ -956,6 +959,10 @@ impl Follower {
         status
             .replicated_lsn
             .store(engine.last_lsn(), Ordering::SeqCst);
+        // A store that holds records was bootstrapped before a restart.
+        status
+            .bootstrapped
+            .store(engine.last_lsn() > 0, Ordering::SeqCst);
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(follow_loop(
             engine.clone(),
@@ -1145,6 +1152,7 @@ async fn follow(
     if engine.last_lsn() == 0 && engine.last_event_seq() == 0 {
         bootstrap(engine, &bucket, &mut stopped).await?;
     }
+    status.bootstrapped.store(true, Ordering::SeqCst);
     status
         .replicated_lsn
         .store(engine.last_lsn(), Ordering::SeqCst);
