@@ -58,7 +58,11 @@ P=$(port); serve local "$P"
 bench "http://127.0.0.1:$P" "local durability only (no replication)"
 kill -9 "$LAST_PID"
 
-# 2. Async, with a follower whose lag is sampled.
+# 2. Async alone, then async with a follower whose lag is sampled (the
+# follower shares the machine's cores, so it is measured apart).
+P=$(port); serve async-alone "$P" --nats "$URL1" --store-name async-alone
+bench "http://127.0.0.1:$P" "async replication (1 JetStream node)"
+kill -9 "$LAST_PID"
 P=$(port); serve async "$P" --nats "$URL1" --store-name async
 PRIMARY_PID=$LAST_PID
 F=$(port); serve follower "$F" --follow "$URL1" --store-name async
@@ -71,11 +75,12 @@ FOLLOWER_PID=$LAST_PID
         report=$(curl -s "http://127.0.0.1:$F/api/v1/replication" || true)
         follower=$(echo "$report" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lsn"])' 2>/dev/null || echo 0)
         seconds=$(echo "$report" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lag_seconds"])' 2>/dev/null || echo 0)
+        echo "$primary $follower $seconds" >>"$WORK/samples"
         max_records=$(python3 -c "print(max($max_records, $primary - $follower))")
         max_seconds=$(python3 -c "print(max($max_seconds, $seconds))")
         sleep 0.5
     done
-    echo "follower lag during the run: max $max_records records, max $max_seconds s" >"$WORK/lag"
+    echo "follower lag during the run: max $max_records records, max $max_seconds s ($(wc -l <"$WORK/samples") samples, primary/follower/lag_seconds last: $(tail -1 "$WORK/samples"))" >"$WORK/lag"
 ) &
 SAMPLER=$!
 bench "http://127.0.0.1:$P" "async replication (1 JetStream node), one follower"
