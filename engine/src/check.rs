@@ -79,7 +79,11 @@ impl Engine {
     /// [`CheckReport::is_sound`] says whether every invariant holds.
     pub fn check(config: EngineConfig) -> Result<CheckReport, Error> {
         config.validate()?;
-        let opened = store::open(&config, false)?;
+        let opened = store::open(
+            &config,
+            false,
+            config.replication == crate::config::ReplicationRole::Primary,
+        )?;
         let store::Opened {
             db,
             recovery,

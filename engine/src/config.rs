@@ -40,6 +40,27 @@ impl Durability {
     }
 }
 
+/// The engine's part in replication (see `replication` in ARCHITECTURE.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplicationRole {
+    /// No replication. The default.
+    #[default]
+    Standalone,
+    /// Takes writes and keeps every log record (table `replication_log`)
+    /// until a publisher has shipped it and trimmed it
+    /// ([`Engine::replication_records_after`](crate::Engine::replication_records_after),
+    /// [`Engine::trim_replication_log`](crate::Engine::trim_replication_log)).
+    /// Needs [`Durability::Immediate`].
+    Primary,
+    /// Takes no writes of its own: it applies a primary's log records
+    /// ([`Engine::apply_replicated`](crate::Engine::apply_replicated)) and
+    /// serves reads; writes answer [`Error::NotPrimary`](crate::Error::NotPrimary)
+    /// until [`Engine::promote`](crate::Engine::promote). Needs
+    /// [`Durability::Immediate`].
+    Follower,
+}
+
 /// How to open an [`Engine`](crate::Engine). A plain struct: start from
 /// [`EngineConfig::new`] and change the fields you care about.
 #[derive(Clone)]
@@ -114,6 +135,14 @@ pub struct EngineConfig {
     /// one batch by retention, which runs at most once a second; the rest
     /// follow. Default: 1,024.
     pub compactions_per_batch_max: usize,
+    /// The engine's part in replication. Default: [`ReplicationRole::Standalone`].
+    pub replication: ReplicationRole,
+    /// Synchronous replication: as a primary (also once promoted), a
+    /// batch's answers, and what reads see of it, wait until a publisher
+    /// has replicated its records
+    /// ([`Engine::take_replication_gate`](crate::Engine::take_replication_gate)).
+    /// Default: false.
+    pub replication_sync: bool,
 }
 
 /// The longest [`EngineConfig::cart_ttl`]: ten years.
@@ -146,6 +175,8 @@ impl EngineConfig {
             compactions_per_batch_max: 1_024,
             log_segment_bytes: 72 << 20,
             cart_ttl: Duration::from_secs(30 * 86_400),
+            replication: ReplicationRole::Standalone,
+            replication_sync: false,
         }
     }
 
@@ -155,6 +186,20 @@ impl EngineConfig {
         };
         if !is_currency_code(&self.currency) {
             return invalid("currency", "must be three upper-case letters (ISO 4217)");
+        }
+        if self.replication != ReplicationRole::Standalone
+            && self.durability != Durability::Immediate
+        {
+            return invalid(
+                "replication",
+                "replication ships the write-ahead log, which needs immediate durability",
+            );
+        }
+        if self.replication_sync && self.replication == ReplicationRole::Standalone {
+            return invalid(
+                "replication_sync",
+                "synchronous replication needs a primary or a follower",
+            );
         }
         if self.queue_max == 0 {
             return invalid("queue_max", "must be at least 1");
@@ -227,6 +272,8 @@ impl fmt::Debug for EngineConfig {
             .field("log_storage", &self.log_storage)
             .field("log_segment_bytes", &self.log_segment_bytes)
             .field("cart_ttl", &self.cart_ttl)
+            .field("replication", &self.replication)
+            .field("replication_sync", &self.replication_sync)
             .finish_non_exhaustive()
     }
 }

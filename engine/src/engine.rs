@@ -23,6 +23,7 @@ use crate::carts::{self, Cart, StoredCart};
 use crate::catalog::writes::CatalogCommand;
 use crate::catalog::{self, NewProduct, Page, Product, ProductPatch, UpsertTarget, Upserted};
 use crate::config::EngineConfig;
+use crate::config::ReplicationRole;
 use crate::error::Error;
 use crate::event::EventEnvelope;
 use crate::idempotency::{self, IdempotencyCommand};
@@ -32,6 +33,8 @@ use crate::inventory::{Reservation, ReserveRequest, Reserved, Stock};
 use crate::orders::writes::OrderCommand;
 use crate::orders::{self, NewOrder, Order, OrderPage, Payment, PaymentResult, SagaEntry};
 use crate::outbox::{self, OutboxCommand};
+use crate::replication::writes::ReplicationCommand;
+use crate::replication::{ReplicaRecord, ReplicaSnapshot, RoleState};
 use crate::storage::{self, StoredProduct};
 use crate::store;
 use crate::subscription::Subscription;
@@ -64,6 +67,12 @@ struct Inner {
     log_failed: Arc<AtomicBool>,
     commands: Sender<Command>,
     head: watch::Receiver<u64>,
+    /// The last durable log record's number.
+    lsn_head: watch::Receiver<u64>,
+    /// Whether writes are taken (follower, fenced).
+    role: Arc<RoleState>,
+    /// Synchronous replication's gate, until a publisher takes it.
+    gate: Mutex<Option<crate::replication::ReplicationGate>>,
     config: EngineConfig,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -136,8 +145,26 @@ impl Engine {
     /// damaged so that opening would lose acknowledged writes.
     pub fn open(config: EngineConfig) -> Result<Engine, Error> {
         config.validate()?;
-        let opened = store::open(&config, false)?;
+        let opened = store::open(
+            &config,
+            false,
+            config.replication == ReplicationRole::Primary,
+        )?;
         let (head_sender, head) = watch::channel(opened.state.last_seq());
+        let (lsn_sender, lsn_head) = watch::channel(opened.recovery.last_lsn);
+        let (gate_sender, gate) = if config.replication_sync {
+            let (sender, receiver) =
+                crossbeam_channel::bounded(crate::replication::GATE_BATCHES_MAX);
+            (
+                Some(sender),
+                Some(crate::replication::ReplicationGate { receiver }),
+            )
+        } else {
+            (None, None)
+        };
+        let role = Arc::new(RoleState::new(
+            config.replication == ReplicationRole::Follower,
+        ));
         let head_sender = Arc::new(head_sender);
         let view = Arc::new(View::new(opened.snapshot.clone()));
         let (commands, receiver) = crossbeam_channel::bounded(config.queue_max);
@@ -148,6 +175,9 @@ impl Engine {
             view: view.clone(),
             healthy: healthy.clone(),
             log_failed: log_failed.clone(),
+            lsn_head: Arc::new(lsn_sender),
+            role: role.clone(),
+            gate: gate_sender,
         };
         let writer = Writer::start(config.clone(), opened, shared)?;
         let handle = std::thread::Builder::new()
@@ -165,6 +195,9 @@ impl Engine {
                 log_failed,
                 commands,
                 head,
+                lsn_head,
+                role,
+                gate: Mutex::new(gate),
                 config,
                 writer: Mutex::new(Some(handle)),
             }),
@@ -181,7 +214,8 @@ impl Engine {
     /// `mercato recover` runs this.
     pub fn recover(config: EngineConfig, accept_loss: bool) -> Result<RecoveryReport, Error> {
         config.validate()?;
-        let opened = store::open(&config, accept_loss)?;
+        let keep_records = config.replication == ReplicationRole::Primary;
+        let opened = store::open(&config, accept_loss, keep_records)?;
         drop(opened.snapshot);
         store::close(opened.db);
         Ok(opened.recovery)
@@ -242,7 +276,16 @@ impl Engine {
     ) -> Pending<T> {
         let (sender, receiver) = oneshot::channel();
         let reply = writer::Reply { sender, record };
-        let state = match self.inner.commands.try_send(command(reply)) {
+        let command = command(reply);
+        if command.is_shop_write()
+            && let Some(refusal) = self.inner.role.refusal()
+        {
+            command.fail(refusal);
+            return Pending {
+                state: PendingState::Waiting(receiver),
+            };
+        }
+        let state = match self.inner.commands.try_send(command) {
             Ok(()) => PendingState::Waiting(receiver),
             Err(TrySendError::Full(_)) => PendingState::Failed(Some(Error::Overloaded)),
             Err(TrySendError::Disconnected(_)) => PendingState::Failed(Some(Error::ShuttingDown)),
@@ -758,6 +801,173 @@ impl Engine {
     /// payment never captured.
     pub fn record_refund(&self, payment_id: PaymentId, amount: Decimal) -> Pending<Payment> {
         self.write(Write::record_refund(payment_id, amount))
+    }
+
+    /// The number of the last durable write-ahead log record (0 for none):
+    /// on a follower, the last record applied. Replication's position.
+    pub fn last_lsn(&self) -> u64 {
+        *self.inner.lsn_head.borrow()
+    }
+
+    /// A watch of [`Engine::last_lsn`], for a publisher or a reader that
+    /// waits for a position.
+    pub fn watch_lsn(&self) -> watch::Receiver<u64> {
+        self.inner.lsn_head.clone()
+    }
+
+    /// True while this engine takes no writes of its own: a follower, or
+    /// a primary deposed by [`Engine::fence`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.role.refusal().is_some()
+    }
+
+    /// True for a follower (not yet promoted).
+    pub fn is_follower(&self) -> bool {
+        self.inner.role.is_follower()
+    }
+
+    /// Why writes are refused after a fencing, once fenced.
+    pub fn fenced(&self) -> Option<String> {
+        self.inner.role.fenced()
+    }
+
+    /// Records where the primary is (its advertised URL), which a refused
+    /// write names ([`Error::NotPrimary`]).
+    pub fn set_primary_hint(&self, primary: Option<String>) {
+        self.inner.role.set_primary(primary);
+    }
+
+    /// Refuses writes ([`Error::NotPrimary`] with `reason`) until
+    /// [`Engine::release_writes`]: a primary's publisher holds them at
+    /// start until it has checked that the replicated log is still its
+    /// own, so that a deposed primary restarting acknowledges nothing.
+    pub fn hold_writes(&self, reason: impl Into<String>) {
+        self.inner.role.hold(Some(reason.into()));
+    }
+
+    /// Ends [`Engine::hold_writes`].
+    pub fn release_writes(&self) {
+        self.inner.role.hold(None);
+    }
+
+    /// Where the primary is, as last recorded by
+    /// [`Engine::set_primary_hint`].
+    pub fn primary_hint(&self) -> Option<String> {
+        self.inner.role.primary()
+    }
+
+    /// Stops taking writes for good: another primary took over (its
+    /// publisher found the replicated log moved on without it). Every later
+    /// write answers [`Error::NotPrimary`] with `reason`. Reads go on.
+    pub fn fence(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        tracing::error!(%reason, "fenced: this primary takes no more writes");
+        self.inner.role.fence(reason);
+    }
+
+    /// Synchronous replication ([`EngineConfig::replication_sync`]): where
+    /// synced batches wait for their records to be replicated. The
+    /// publisher takes it once (`None` after, or without sync replication),
+    /// and must release every batch, in order, once its records are
+    /// replicated; until then its callers wait and reads do not see it.
+    pub fn take_replication_gate(&self) -> Option<crate::replication::ReplicationGate> {
+        self.inner
+            .gate
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take()
+    }
+
+    /// Hands the gate back (a publisher that stops, for the next one).
+    pub fn return_replication_gate(&self, gate: crate::replication::ReplicationGate) {
+        *self
+            .inner
+            .gate
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(gate);
+    }
+
+    /// Up to `limit` kept log records numbered above `after`, in order
+    /// (a primary with [`ReplicationRole::Primary`]): what a publisher
+    /// ships. Only durable records. `limit` is clamped to 1..=[`PAGE_LIMIT_MAX`].
+    pub fn replication_records_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ReplicaRecord>, Error> {
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        let txn = self.inner.view.current();
+        let table = txn.open_table(storage::REPLICATION_LOG)?;
+        let mut records = Vec::new();
+        for entry in table.range(after.saturating_add(1)..)?.take(limit) {
+            let (lsn, payload) = entry?;
+            records.push(ReplicaRecord {
+                lsn: lsn.value(),
+                payload: payload.value().to_vec(),
+            });
+        }
+        Ok(records)
+    }
+
+    /// The first kept log record's number, if any.
+    pub fn first_kept_lsn(&self) -> Result<Option<u64>, Error> {
+        let txn = self.inner.view.current();
+        let table = txn.open_table(storage::REPLICATION_LOG)?;
+        Ok(table.first()?.map(|(lsn, _)| lsn.value()))
+    }
+
+    /// Removes kept records numbered `upto` or less, once shipped (at most
+    /// 16,384 per call); answers how many went.
+    pub fn trim_replication_log(&self, upto: u64) -> Pending<u64> {
+        self.submit(|reply| Command::Replication(ReplicationCommand::Trim { upto, reply }))
+    }
+
+    /// A consistent copy of the store as of the last durable record, for
+    /// a follower to start from. Holds the whole store in memory.
+    pub fn replication_snapshot(&self) -> Result<ReplicaSnapshot, Error> {
+        let txn = self.inner.view.current();
+        let lsn = {
+            let meta = txn.open_table(storage::META)?;
+            match meta.get(crate::wal::META_LOG_LSN)? {
+                Some(bytes) => <[u8; 8]>::try_from(bytes.value())
+                    .map(u64::from_le_bytes)
+                    .map_err(|_| Error::corrupt("meta", "log_lsn"))?,
+                None => 0,
+            }
+        };
+        let payload = crate::wal::dump(&txn)?;
+        Ok(ReplicaSnapshot {
+            lsn,
+            currency: self.currency().to_owned(),
+            payload,
+        })
+    }
+
+    /// Starts an empty follower from `snapshot` (made durable at once).
+    pub fn bootstrap_follower(&self, snapshot: ReplicaSnapshot) -> Pending<()> {
+        self.submit(|reply| Command::Replication(ReplicationCommand::Bootstrap { snapshot, reply }))
+    }
+
+    /// Applies a primary's record on a follower, in order: a record already
+    /// applied answers at once; one that does not follow the last applied
+    /// is refused ([`Error::Conflict`]). Answers once the record is durable
+    /// here and visible to reads.
+    pub fn apply_replicated(&self, record: ReplicaRecord) -> Pending<()> {
+        self.submit(|reply| Command::Replication(ReplicationCommand::Apply { record, reply }))
+    }
+
+    /// Makes a follower the primary: once every record sent before is
+    /// applied, the writer reloads its state from the store and takes
+    /// writes, keeping its records for a publisher. Answers the last
+    /// record's number. The caller makes sure the follower has every
+    /// record the old primary published (see ARCHITECTURE.md, "Failover").
+    pub fn promote(&self) -> Pending<u64> {
+        let role = self.inner.role.clone();
+        let pending =
+            self.submit(|reply| Command::Replication(ReplicationCommand::Promote { reply }));
+        // Shop writes sent from now on queue behind the promotion.
+        role.set_follower(false);
+        pending
     }
 
     /// Follows the event log as `consumer`, from its saved position.

@@ -144,6 +144,16 @@ pub enum Error {
     /// [`EngineConfig::cart_ttl`](crate::EngineConfig::cart_ttl) untouched).
     #[error("cart {0} not found")]
     CartNotFound(CartId),
+    /// This engine takes no writes: it is a follower of another primary,
+    /// or a primary that was deposed (fenced) because another one took
+    /// over. Nothing was applied; send the write to the primary.
+    #[error("not the primary: {reason}")]
+    NotPrimary {
+        /// Why (a follower, or deposed).
+        reason: String,
+        /// Where the primary is, when known (its advertised URL).
+        primary: Option<String>,
+    },
 }
 
 impl Error {
@@ -170,6 +180,7 @@ impl Error {
             Error::Storage(_) => "internal",
             Error::LogDamaged(_) => "log_damaged",
             Error::CartNotFound(_) => "not_found",
+            Error::NotPrimary { .. } => "not_primary",
         }
     }
 

@@ -56,6 +56,7 @@ mod observer;
 mod orders;
 mod outbox;
 mod payments;
+mod replication;
 mod retention;
 mod storage;
 mod store;
@@ -74,7 +75,7 @@ pub use catalog::{
 };
 pub use check::CheckReport;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CART_TTL_MAX, Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN};
+pub use config::{CART_TTL_MAX, Durability, EngineConfig, LOG_SEGMENT_BYTES_MIN, ReplicationRole};
 pub use engine::{
     DATABASE_FILE_NAME, Engine, ORDERS_SCANNED_MAX, PAGE_LIMIT_MAX, Pending,
     RESERVATIONS_SCANNED_MAX, Write,
@@ -115,6 +116,9 @@ pub use payments::signature::{
 pub use payments::simulated::{
     ChargeStatus, SimulatedCharge, SimulatedGateway, SimulatedGatewayConfig,
 };
+#[cfg(feature = "nats")]
+pub use replication::nats;
+pub use replication::{GatedBatch, ReplicaRecord, ReplicaSnapshot, ReplicationGate};
 pub use subscription::Subscription;
 pub use wal::{LogLoss, RecoveryReport};
 

@@ -68,6 +68,12 @@ pub(crate) const NOTIFICATION_SOURCES: TableDefinition<(u64, u8), u128> =
 pub(crate) const NOTIFICATION_DUE: TableDefinition<(u64, u128), ()> =
     TableDefinition::new("notification_due");
 
+/// Log record number → the record's operations, kept on a replicating
+/// primary until a publisher has shipped them (not itself logged: rebuilt
+/// by the log's replay).
+pub(crate) const REPLICATION_LOG: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("replication_log");
+
 pub(crate) const META_SCHEMA_VERSION: &str = "schema_version";
 pub(crate) const META_CURRENCY: &str = "currency";
 

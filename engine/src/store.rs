@@ -29,8 +29,15 @@ pub(crate) struct Opened {
 
 /// Opens the store in `config`, replays the log (see [`wal::recover`] for
 /// `accept_loss`) and loads the writer's state.
-pub(crate) fn open(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error> {
-    open_inner(config, accept_loss).map_err(|error| match error {
+///
+/// `keep_records`: the store is a replicating primary's, whose replayed
+/// records go back into `replication_log` too.
+pub(crate) fn open(
+    config: &EngineConfig,
+    accept_loss: bool,
+    keep_records: bool,
+) -> Result<Opened, Error> {
+    open_inner(config, accept_loss, keep_records).map_err(|error| match error {
         Error::StorageUnavailable(message) => Error::StorageUnavailable(format!(
             "opening the store in {}: {message}",
             config.data_dir.display()
@@ -39,7 +46,11 @@ pub(crate) fn open(config: &EngineConfig, accept_loss: bool) -> Result<Opened, E
     })
 }
 
-fn open_inner(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error> {
+fn open_inner(
+    config: &EngineConfig,
+    accept_loss: bool,
+    keep_records: bool,
+) -> Result<Opened, Error> {
     create_private_dir(&config.data_dir)?;
     let path = config.data_dir.join(DATABASE_FILE_NAME);
     reset_unfinished_creation(config, &path)?;
@@ -63,7 +74,7 @@ fn open_inner(config: &EngineConfig, accept_loss: bool) -> Result<Opened, Error>
         other => Error::Storage(format!("cannot open {}: {other}", path.display())),
     })?;
     initialize(&db, &config.currency)?;
-    let recovery = wal::recover(&db, &*config.log(), accept_loss)?;
+    let recovery = wal::recover(&db, &*config.log(), accept_loss, keep_records)?;
     let state = WriterState::load(&db)?;
     let snapshot = Arc::new(db.begin_read()?);
     Ok(Opened {
@@ -285,6 +296,7 @@ fn initialize(db: &Database, currency: &str) -> Result<(), Error> {
         txn.open_table(storage::NOTIFICATIONS_BY_ORDER)?;
         txn.open_table(storage::NOTIFICATION_SOURCES)?;
         txn.open_table(storage::NOTIFICATION_DUE)?;
+        txn.open_table(storage::REPLICATION_LOG)?;
     }
     txn.commit()?;
     Ok(())

@@ -173,6 +173,20 @@ impl LogBuffer {
         self.bytes.len()
     }
 
+    /// The operations recorded so far (a record's payload).
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.bytes[RECORD_HEADER_LEN..]
+    }
+
+    /// A buffer holding `payload`, a record's operations made elsewhere (a
+    /// primary's record applied by a follower).
+    pub(crate) fn from_payload(payload: &[u8]) -> LogBuffer {
+        let mut bytes = Vec::with_capacity(RECORD_HEADER_LEN + payload.len());
+        bytes.resize(RECORD_HEADER_LEN, 0);
+        bytes.extend_from_slice(payload);
+        LogBuffer { bytes }
+    }
+
     fn op(&mut self, op: u8, table: TableId, key: &[u8], value: Option<&[u8]>) {
         self.bytes.push(op);
         self.bytes.push(table as u8);
@@ -487,10 +501,15 @@ struct Damage {
 /// the store keeps every record before the damage, the damaged segment and
 /// those after it are renamed with a `.damaged` suffix and kept, and the
 /// report says exactly what was dropped.
+///
+/// With `keep_records` (a replicating primary) every replayed record is
+/// also put back in `replication_log`, whose rows are not themselves
+/// logged, so that a publisher still finds every record it has not shipped.
 pub(crate) fn recover(
     db: &Database,
     storage: &dyn LogStorage,
     accept_loss: bool,
+    keep_records: bool,
 ) -> Result<RecoveryReport, Error> {
     let paths = segments(storage)?;
     let leftovers: Vec<String> = storage
@@ -509,7 +528,7 @@ pub(crate) fn recover(
     let mut damage = None;
     for (index, (_, name)) in paths.iter().enumerate() {
         let bytes = storage.read(name)?;
-        let scanned = scan_segment(&txn, &bytes, index, &mut report)
+        let scanned = scan_segment(&txn, &bytes, index, keep_records, &mut report)
             .map_err(|error| match error {
                 Scan::Failed(error) => error,
                 Scan::Replay(lsn, message) => {
@@ -608,6 +627,7 @@ fn scan_segment(
     txn: &WriteTransaction,
     bytes: &[u8],
     index: usize,
+    keep_records: bool,
     report: &mut RecoveryReport,
 ) -> Result<Option<Damage>, Scan> {
     let damage =
@@ -660,6 +680,12 @@ fn scan_segment(
             return Ok(Some(damage(at, reason, report, &beyond)));
         }
         replay(txn, record.payload).map_err(|message| Scan::Replay(record.lsn, message))?;
+        if keep_records {
+            txn.open_table(storage::REPLICATION_LOG)
+                .map_err(Error::from)?
+                .insert(record.lsn, record.payload)
+                .map_err(Error::from)?;
+        }
         report.last_lsn = record.lsn;
         report.replayed_records += 1;
         at += record.len;
@@ -710,8 +736,9 @@ fn take_slice<'a>(ops: &mut &'a [u8]) -> Result<&'a [u8], String> {
     take(ops, len as usize)
 }
 
-/// Applies one record's operations in `txn`.
-fn replay(txn: &WriteTransaction, mut ops: &[u8]) -> Result<(), String> {
+/// Applies one record's operations in `txn` (recovery, and a follower
+/// applying a primary's record).
+pub(crate) fn replay(txn: &WriteTransaction, mut ops: &[u8]) -> Result<(), String> {
     while !ops.is_empty() {
         let head = take(&mut ops, 2)?;
         let table = TableId::from_u8(head[1]).ok_or_else(|| format!("table {}", head[1]))?;
@@ -749,6 +776,120 @@ fn replay(txn: &WriteTransaction, mut ops: &[u8]) -> Result<(), String> {
             TableId::NotificationDue => apply(txn, storage::NOTIFICATION_DUE, key, value),
         };
         result.map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}
+
+/// Every row of every logged table in `txn`, as one record's insert
+/// operations: a consistent copy of the store that [`replay`] rebuilds into
+/// an empty one (a replication snapshot).
+pub(crate) fn dump(txn: &redb::ReadTransaction) -> Result<Vec<u8>, Error> {
+    let mut log = LogBuffer::new();
+    dump_table(txn, storage::PRODUCTS, TableId::Products, &mut log)?;
+    dump_table(
+        txn,
+        storage::PRODUCTS_BY_CATEGORY,
+        TableId::ProductsByCategory,
+        &mut log,
+    )?;
+    dump_table(txn, storage::STOCK, TableId::Stock, &mut log)?;
+    dump_table(txn, storage::RESERVATIONS, TableId::Reservations, &mut log)?;
+    dump_table(
+        txn,
+        storage::RESERVATION_DEADLINES,
+        TableId::ReservationDeadlines,
+        &mut log,
+    )?;
+    dump_table(txn, storage::EVENTS, TableId::Events, &mut log)?;
+    dump_table(
+        txn,
+        storage::CONSUMER_POSITIONS,
+        TableId::ConsumerPositions,
+        &mut log,
+    )?;
+    dump_table(txn, storage::IDEMPOTENCY, TableId::Idempotency, &mut log)?;
+    dump_table(
+        txn,
+        storage::IDEMPOTENCY_EXPIRY,
+        TableId::IdempotencyExpiry,
+        &mut log,
+    )?;
+    dump_table(txn, storage::CARTS, TableId::Carts, &mut log)?;
+    dump_table(txn, storage::CARTS_BY_USER, TableId::CartsByUser, &mut log)?;
+    dump_table(txn, storage::CART_EXPIRY, TableId::CartExpiry, &mut log)?;
+    dump_table(txn, storage::ORDERS, TableId::Orders, &mut log)?;
+    dump_table(
+        txn,
+        storage::ORDERS_BY_USER,
+        TableId::OrdersByUser,
+        &mut log,
+    )?;
+    dump_table(txn, storage::SAGA_LOG, TableId::SagaLog, &mut log)?;
+    dump_table(txn, storage::PAYMENTS, TableId::Payments, &mut log)?;
+    dump_table(
+        txn,
+        storage::PAYMENTS_BY_ORDER,
+        TableId::PaymentsByOrder,
+        &mut log,
+    )?;
+    dump_table(
+        txn,
+        storage::WEBHOOK_EVENTS,
+        TableId::WebhookEvents,
+        &mut log,
+    )?;
+    dump_table(
+        txn,
+        storage::NOTIFICATIONS,
+        TableId::Notifications,
+        &mut log,
+    )?;
+    dump_table(
+        txn,
+        storage::NOTIFICATIONS_BY_USER,
+        TableId::NotificationsByUser,
+        &mut log,
+    )?;
+    dump_table(
+        txn,
+        storage::NOTIFICATIONS_BY_ORDER,
+        TableId::NotificationsByOrder,
+        &mut log,
+    )?;
+    dump_table(
+        txn,
+        storage::NOTIFICATION_SOURCES,
+        TableId::NotificationSources,
+        &mut log,
+    )?;
+    dump_table(
+        txn,
+        storage::NOTIFICATION_DUE,
+        TableId::NotificationDue,
+        &mut log,
+    )?;
+    Ok(log.payload().to_vec())
+}
+
+fn dump_table<K: Key + 'static, V: Value + 'static>(
+    txn: &redb::ReadTransaction,
+    definition: TableDefinition<'_, K, V>,
+    id: TableId,
+    log: &mut LogBuffer,
+) -> Result<(), Error> {
+    let table = match txn.open_table(definition) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(error) => return Err(error.into()),
+    };
+    for entry in table.iter()? {
+        let (key, value) = entry?;
+        log.op(
+            OP_INSERT,
+            id,
+            K::as_bytes(&key.value()).as_ref(),
+            Some(V::as_bytes(&value.value()).as_ref()),
+        );
     }
     Ok(())
 }
@@ -850,6 +991,11 @@ pub(crate) struct LogItem {
     pub(crate) commands: usize,
     /// The event log's head after this batch.
     pub(crate) head: u64,
+    /// The number of the last log record as of this batch.
+    pub(crate) lsn: u64,
+    /// Synchronous replication: once durable, the batch waits at the gate
+    /// for its records to be replicated before it is published and answered.
+    pub(crate) gated: bool,
     /// What reads may see once this batch is durable.
     pub(crate) snapshot: Option<Snapshot>,
     /// `Some(lsn)`: this batch was committed to redb with a sync, which
@@ -902,7 +1048,9 @@ struct LogWriter {
     buffer: Vec<u8>,
     batch_max: usize,
     head: Arc<watch::Sender<u64>>,
+    lsn_head: Arc<watch::Sender<u64>>,
     view: Arc<View>,
+    gate: Option<Sender<crate::replication::GatedBatch>>,
     failed: Arc<AtomicBool>,
     observer: Option<Arc<dyn WriterObserver>>,
 }
@@ -910,6 +1058,10 @@ struct LogWriter {
 /// What the log thread shares with the engine.
 pub(crate) struct LogShared {
     pub(crate) head: Arc<watch::Sender<u64>>,
+    /// The last durable log record's number.
+    pub(crate) lsn_head: Arc<watch::Sender<u64>>,
+    /// Synchronous replication's gate.
+    pub(crate) gate: Option<Sender<crate::replication::GatedBatch>>,
     pub(crate) view: Arc<View>,
     pub(crate) failed: Arc<AtomicBool>,
     pub(crate) observer: Option<Arc<dyn WriterObserver>>,
@@ -936,7 +1088,9 @@ pub(crate) fn start(
         buffer: Vec::with_capacity(1 << 20),
         batch_max,
         head: shared.head,
+        lsn_head: shared.lsn_head,
         view: shared.view,
+        gate: shared.gate,
         failed: shared.failed.clone(),
         observer: shared.observer,
     };
@@ -1041,6 +1195,7 @@ impl LogWriter {
     fn settle_batches(&mut self, group: &mut Vec<LogItem>, commands: usize) {
         let last = group.last_mut().expect("a group has a batch");
         let head = last.head;
+        let lsn = last.lsn;
         let snapshot = last.snapshot.take();
         let outcome = match last.checkpoint {
             // redb synced everything up to here: nothing to write.
@@ -1051,11 +1206,15 @@ impl LogWriter {
             None => self.append(group, commands),
         };
         match outcome {
+            Ok(()) if group.iter().any(|item| item.gated) && self.gate.is_some() => {
+                self.hand_to_gate(group, snapshot, head, lsn);
+            }
             Ok(()) => {
                 if let Some(snapshot) = snapshot {
                     self.view.publish(snapshot);
                 }
                 self.head.send_replace(head);
+                self.lsn_head.send_replace(lsn);
                 for answer in self.held.drain(..) {
                     answer(None);
                 }
@@ -1073,6 +1232,52 @@ impl LogWriter {
                     self.held.extend(item.answers);
                 }
             }
+        }
+    }
+
+    /// Synchronous replication: the group is durable here; its records go
+    /// to the publisher, and its answers and snapshot wait for their
+    /// replication (released in order by the publisher).
+    fn hand_to_gate(
+        &mut self,
+        group: &mut Vec<LogItem>,
+        snapshot: Option<Snapshot>,
+        head: u64,
+        lsn: u64,
+    ) {
+        let mut records = Vec::new();
+        let mut answers: Vec<crate::writer::Answer> = self.held.drain(..).collect();
+        for item in group.drain(..) {
+            if let Some(record) = &item.record {
+                let payload_len = u32_at(record, 4) as usize;
+                records.push(crate::replication::ReplicaRecord {
+                    lsn: u64_at(record, 8),
+                    payload: record[RECORD_HEADER_LEN..RECORD_HEADER_LEN + payload_len].to_vec(),
+                });
+            }
+            answers.extend(item.answers);
+        }
+        let view = self.view.clone();
+        let head_sender = self.head.clone();
+        let lsn_head = self.lsn_head.clone();
+        let release: crate::replication::Release = Box::new(move |error: Option<&Error>| {
+            if error.is_none() {
+                if let Some(snapshot) = snapshot {
+                    view.publish(snapshot);
+                }
+                head_sender.send_replace(head);
+                lsn_head.send_replace(lsn);
+            }
+            for answer in answers {
+                answer(error);
+            }
+        });
+        let batch = crate::replication::GatedBatch::new(records, release);
+        let gate = self.gate.as_ref().expect("checked by the caller");
+        if let Err(unsent) = gate.send(batch) {
+            // The publisher is gone (shutting down): the batch is answered
+            // with ShuttingDown by its drop, outcome unknown to the caller.
+            drop(unsent);
         }
     }
 

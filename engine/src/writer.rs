@@ -24,6 +24,7 @@ use tokio::sync::{oneshot, watch};
 use crate::carts::{self, writes::CartCommand};
 use crate::catalog::{self, writes::CatalogCommand};
 use crate::clock::IdSource;
+use crate::config::ReplicationRole;
 use crate::config::{Durability, EngineConfig};
 use crate::error::Error;
 use crate::event::Event;
@@ -34,6 +35,8 @@ use crate::notifications::{self, writes::NotificationCommand};
 use crate::observer::BatchReport;
 use crate::orders::{self, writes::OrderCommand};
 use crate::outbox::{self, OutboxCommand};
+use crate::replication::RoleState;
+use crate::replication::writes::{self as replication_writes, ReplicationCommand};
 use crate::retention;
 use crate::storage::{self, StoredProduct};
 use crate::store::{self, Opened};
@@ -68,6 +71,7 @@ pub(crate) enum Command {
     Orders(OrderCommand),
     Cart(CartCommand),
     Notifications(NotificationCommand),
+    Replication(ReplicationCommand),
     /// Expire what is due and sync to disk now.
     Flush {
         reply: Reply<()>,
@@ -81,6 +85,19 @@ pub(crate) enum Command {
 }
 
 impl Command {
+    /// True for the commands that change the shop (refused on a follower
+    /// and on a fenced primary); false for the writer's own and
+    /// replication's.
+    pub(crate) fn is_shop_write(&self) -> bool {
+        !matches!(
+            self,
+            Command::Replication(_)
+                | Command::Flush { .. }
+                | Command::Barrier { .. }
+                | Command::Shutdown
+        )
+    }
+
     /// Answers the command with `error` without applying it.
     pub(crate) fn fail(self, error: Error) {
         match self {
@@ -91,6 +108,7 @@ impl Command {
             Command::Orders(command) => command.fail(error),
             Command::Cart(command) => command.fail(error),
             Command::Notifications(command) => command.fail(error),
+            Command::Replication(command) => command.fail(error),
             Command::Flush { reply } | Command::Barrier { reply } => refuse(reply, error),
             Command::Shutdown => {}
         }
@@ -113,6 +131,7 @@ fn apply(b: &mut Batch<'_, '_>, command: Command) -> Option<Answer> {
         Command::Orders(command) => orders::writes::apply(b, command),
         Command::Cart(command) => carts::writes::apply(b, command),
         Command::Notifications(command) => notifications::writes::apply(b, command),
+        Command::Replication(command) => replication_writes::apply(b, command),
         Command::Flush { reply } | Command::Barrier { reply } => b.answer(reply, Ok(())),
         Command::Shutdown => return None,
     })
@@ -274,6 +293,11 @@ table_getters! {
 }
 
 impl<'txn> Tables<'txn> {
+    /// The batch's write transaction, for tables that are not logged.
+    pub(crate) fn transaction(&self) -> &'txn WriteTransaction {
+        self.txn
+    }
+
     fn new(txn: &'txn WriteTransaction, log: Option<LogBuffer>) -> Tables<'txn> {
         Tables {
             txn,
@@ -411,6 +435,8 @@ pub(crate) struct Writer {
     log: Option<LogLink>,
     /// The number of the last log record written.
     last_lsn: u64,
+    /// The engine's part in replication now (a follower may be promoted).
+    role: ReplicationRole,
     /// Bytes logged since the last checkpoint.
     log_bytes: usize,
 }
@@ -426,6 +452,12 @@ pub(crate) struct Shared {
     pub(crate) healthy: Arc<AtomicBool>,
     /// Set by the log thread while the write-ahead log is failed.
     pub(crate) log_failed: Arc<AtomicBool>,
+    /// The last durable log record's number, published with the head.
+    pub(crate) lsn_head: Arc<watch::Sender<u64>>,
+    /// Whether writes are taken (follower, fenced).
+    pub(crate) role: Arc<RoleState>,
+    /// Synchronous replication's gate (see `LogWriter::hand_to_gate`).
+    pub(crate) gate: Option<crossbeam_channel::Sender<crate::replication::GatedBatch>>,
 }
 
 /// How often an idle writer retries after a storage failure.
@@ -451,7 +483,9 @@ impl Writer {
     ) -> Result<Writer, Error> {
         let last_lsn = opened.recovery.last_lsn;
         let log = start_log(&config, last_lsn, &shared)?;
+        shared.lsn_head.send_replace(last_lsn);
         Ok(Writer {
+            role: config.replication,
             db: Some(opened.db),
             config,
             ids: IdSource::new(),
@@ -600,7 +634,8 @@ impl Writer {
         if let Some(db) = self.db.take() {
             store::close(db);
         }
-        let opened = store::open(&self.config, false)?;
+        let keep_records = self.role == ReplicationRole::Primary;
+        let opened = store::open(&self.config, false, keep_records)?;
         let last_lsn = opened.recovery.last_lsn;
         let snapshot = opened.snapshot.clone();
         let log = match start_log(&self.config, last_lsn, &self.shared) {
@@ -613,6 +648,7 @@ impl Writer {
         };
         self.shared.view.publish(snapshot);
         self.shared.head.send_replace(opened.state.last_seq());
+        self.shared.lsn_head.send_replace(last_lsn);
         self.db = Some(opened.db);
         self.state = opened.state;
         self.log = log;
@@ -637,6 +673,11 @@ impl Writer {
             }
             return;
         }
+        if self.role == ReplicationRole::Follower {
+            self.apply_follower_batch(commands, force_sync);
+            return;
+        }
+        let commands = self.refuse_if_fenced(commands);
         let force_sync = force_sync
             || commands
                 .iter()
@@ -648,14 +689,244 @@ impl Writer {
             synced,
             ..BatchReport::default()
         };
-        // A batch synced by redb needs no log record.
-        let log = (self.log.is_some() && !synced).then(LogBuffer::new);
+        // A batch synced by redb needs no log record, unless a publisher
+        // ships it.
+        let keep_records = self.role == ReplicationRole::Primary;
+        let log = (self.log.is_some() && (!synced || keep_records)).then(LogBuffer::new);
         let mut answers = Vec::with_capacity(commands.len());
         let written = self.write_batch(commands, now, &mut synced, log, &mut answers, &mut report);
         report.synced = synced;
         match written {
             Ok(log) => self.committed(log, answers, synced, &report),
             Err(error) => self.failed(error, answers),
+        }
+    }
+
+    /// Answers every shop write with the fencing's refusal once this
+    /// primary was deposed; the rest go on.
+    fn refuse_if_fenced(&self, commands: Vec<Command>) -> Vec<Command> {
+        let Some(refusal) = self.shared.role.refusal() else {
+            return commands;
+        };
+        let mut kept = Vec::with_capacity(commands.len());
+        for command in commands {
+            if command.is_shop_write() {
+                command.fail(refusal.clone());
+            } else {
+                kept.push(command);
+            }
+        }
+        kept
+    }
+
+    /// A follower's batch: each replicated record is applied in a write
+    /// transaction of its own and logged under its own number, so that the
+    /// follower's log is the primary's; a bootstrap installs a snapshot; a
+    /// promotion makes this writer a primary. Shop writes are refused, and
+    /// nothing is expired or purged here: the primary does that, and its
+    /// records carry it.
+    fn apply_follower_batch(&mut self, commands: Vec<Command>, force_sync: bool) {
+        let mut commands = commands.into_iter();
+        while let Some(command) = commands.next() {
+            match command {
+                Command::Replication(ReplicationCommand::Apply { record, reply }) => {
+                    if record.lsn <= self.last_lsn {
+                        // Applied before (a restart resumes from an earlier point).
+                        let _ = reply.sender.send(Ok(()));
+                        continue;
+                    }
+                    if record.lsn != self.last_lsn + 1 {
+                        let error = Error::Conflict(format!(
+                            "record {} cannot follow record {}: records are missing",
+                            record.lsn, self.last_lsn
+                        ));
+                        let _ = reply.sender.send(Err(error));
+                        continue;
+                    }
+                    let synced = force_sync || self.sync_due();
+                    self.apply_replicated(record.lsn, &record.payload, synced, reply);
+                }
+                Command::Replication(ReplicationCommand::Bootstrap { snapshot, reply }) => {
+                    if self.last_lsn != 0 || self.state.last_seq() != 0 {
+                        let error =
+                            Error::Conflict("a snapshot starts only an empty follower".to_owned());
+                        let _ = reply.sender.send(Err(error));
+                        continue;
+                    }
+                    if snapshot.currency != self.config.currency {
+                        let error = Error::invalid(
+                            "currency",
+                            format!(
+                                "the snapshot's store has currency {}, this one {}",
+                                snapshot.currency, self.config.currency
+                            ),
+                        );
+                        let _ = reply.sender.send(Err(error));
+                        continue;
+                    }
+                    self.apply_replicated(snapshot.lsn, &snapshot.payload, true, reply);
+                }
+                Command::Replication(ReplicationCommand::Promote { reply }) => {
+                    // Everything before is applied (answers in order); the
+                    // writer reloads its state from the store before the
+                    // next batch, which is a primary's.
+                    self.role = ReplicationRole::Primary;
+                    self.needs_reload = true;
+                    let lsn = self.last_lsn;
+                    let rest: Vec<Command> = commands.collect();
+                    self.settle_without_record(vec![Box::new(move |error: Option<&Error>| {
+                        let _ = reply.sender.send(match error {
+                            Some(error) => Err(error.clone()),
+                            None => Ok(lsn),
+                        });
+                    })]);
+                    if !rest.is_empty() {
+                        self.apply_batch(rest, force_sync);
+                    }
+                    return;
+                }
+                Command::Flush { reply } | Command::Barrier { reply } => {
+                    self.settle_without_record(vec![Box::new(move |error: Option<&Error>| {
+                        let _ = reply.sender.send(match error {
+                            Some(error) => Err(error.clone()),
+                            None => Ok(()),
+                        });
+                    })]);
+                }
+                Command::Shutdown => {}
+                other => {
+                    let refusal = self.shared.role.refusal().unwrap_or(Error::NotPrimary {
+                        reason: "this server is a follower; it serves reads only".to_owned(),
+                        primary: None,
+                    });
+                    other.fail(refusal);
+                }
+            }
+        }
+        if force_sync && self.unsynced_since.is_some() {
+            // A shutdown or flush: a checkpoint with nothing in it.
+            self.apply_replicated_checkpoint();
+        }
+    }
+
+    /// Hands answers to the log thread, to be sent once everything before
+    /// them is durable.
+    fn settle_without_record(&mut self, answers: Vec<Answer>) {
+        let Some(link) = &self.log else {
+            for answer in answers {
+                answer(None);
+            }
+            return;
+        };
+        let item = LogItem {
+            record: None,
+            answers,
+            commands: 1,
+            head: self.state.last_seq(),
+            lsn: self.last_lsn,
+            gated: false,
+            snapshot: None,
+            checkpoint: None,
+            abort: None,
+        };
+        if let Err(unsent) = link.items.send(item) {
+            let error = Error::Storage("the log thread stopped".to_owned());
+            for answer in unsent.into_inner().answers {
+                answer(Some(&error));
+            }
+        }
+    }
+
+    /// A follower's checkpoint: redb synced, the log started afresh.
+    fn apply_replicated_checkpoint(&mut self) {
+        let result = (|| -> Result<(), Error> {
+            let mut txn = self.begin(true)?;
+            storage::make_durable(&mut txn)?;
+            wal::save_durable_lsn(&txn, self.last_lsn)?;
+            txn.commit()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => self.hand_to_log(None, Vec::new(), true),
+            Err(error) => self.failed(error, Vec::new()),
+        }
+    }
+
+    /// Applies one primary record (or a snapshot, as record `lsn`) in a
+    /// write transaction of its own.
+    fn apply_replicated(&mut self, lsn: u64, payload: &[u8], synced: bool, reply: Reply<()>) {
+        let answer: Answer = Box::new(move |error: Option<&Error>| {
+            let _ = reply.sender.send(match error {
+                Some(error) => Err(error.clone()),
+                None => Ok(()),
+            });
+        });
+        let result = (|| -> Result<u64, Error> {
+            let mut txn = self.begin(synced)?;
+            wal::replay(&txn, payload).map_err(|message| {
+                Error::corrupt("replicated", format!("record {lsn}: {message}"))
+            })?;
+            let last_seq = {
+                let events = txn.open_table(storage::EVENTS)?;
+                storage::last_seq(&events)?
+            };
+            wal::save_durable_lsn(&txn, lsn)?;
+            if synced {
+                storage::make_durable(&mut txn)?;
+            }
+            txn.commit()?;
+            Ok(last_seq)
+        })();
+        match result {
+            Ok(last_seq) => {
+                self.state.next_seq = last_seq + 1;
+                self.last_lsn = lsn;
+                let record = (!synced)
+                    .then(|| LogBuffer::from_payload(payload).finish(lsn))
+                    .flatten();
+                if let Some(record) = &record {
+                    self.log_bytes += record.len();
+                }
+                self.hand_to_log(record, vec![answer], synced);
+            }
+            Err(error) => self.failed(error, vec![answer]),
+        }
+    }
+
+    /// Publishes a follower's committed transaction through the log thread.
+    fn hand_to_log(&mut self, record: Option<Vec<u8>>, answers: Vec<Answer>, synced: bool) {
+        if synced {
+            self.unsynced_since = None;
+            self.log_bytes = 0;
+        } else {
+            self.unsynced_since.get_or_insert_with(Instant::now);
+        }
+        self.shared.healthy.store(true, Ordering::SeqCst);
+        let db = self
+            .db
+            .as_ref()
+            .expect("a batch committed to an open store");
+        let snapshot = db.begin_read().ok().map(Arc::new);
+        let Some(link) = &self.log else {
+            unreachable!("a follower has immediate durability")
+        };
+        let item = LogItem {
+            record,
+            answers,
+            commands: 1,
+            head: self.state.last_seq(),
+            lsn: self.last_lsn,
+            gated: false,
+            snapshot,
+            checkpoint: synced.then_some(self.last_lsn),
+            abort: None,
+        };
+        if let Err(unsent) = link.items.send(item) {
+            link.failed.store(true, Ordering::SeqCst);
+            let error = Error::Storage("the log thread stopped; outcome unknown".to_owned());
+            for answer in unsent.into_inner().answers {
+                answer(Some(&error));
+            }
         }
     }
 
@@ -713,6 +984,8 @@ impl Writer {
             answers,
             commands: report.commands,
             head: self.state.last_seq(),
+            lsn: self.last_lsn,
+            gated: self.role == ReplicationRole::Primary && self.config.replication_sync,
             snapshot,
             checkpoint: synced.then_some(self.last_lsn),
             abort: None,
@@ -761,6 +1034,8 @@ impl Writer {
                 answers: Vec::new(),
                 commands: 0,
                 head: self.state.last_seq(),
+                lsn: self.last_lsn,
+                gated: false,
                 snapshot: None,
                 checkpoint: None,
                 abort: Some(error.clone()),
@@ -859,17 +1134,27 @@ impl Writer {
         log: &mut Option<LogBuffer>,
         synced: &mut bool,
     ) -> Result<(), Error> {
+        let keep_records = self.role == ReplicationRole::Primary;
         if log
             .as_ref()
             .is_some_and(|log| log.len() > wal::RECORD_BYTES_MAX)
         {
             storage::make_durable(txn)?;
-            *log = None;
+            if !keep_records {
+                *log = None;
+            }
             *synced = true;
         }
         let lsn = match log {
             Some(log) if log.is_empty() => return Ok(()),
-            Some(_) => self.last_lsn + 1,
+            Some(log) => {
+                let lsn = self.last_lsn + 1;
+                if keep_records {
+                    txn.open_table(storage::REPLICATION_LOG)?
+                        .insert(lsn, log.payload())?;
+                }
+                lsn
+            }
             None => self.last_lsn,
         };
         wal::save_durable_lsn(txn, lsn)
@@ -901,6 +1186,8 @@ fn start_log(
             config.batch_max,
             LogShared {
                 head: shared.head.clone(),
+                lsn_head: shared.lsn_head.clone(),
+                gate: shared.gate.clone(),
                 view: shared.view.clone(),
                 failed: shared.log_failed.clone(),
                 observer: config.observer.clone(),

@@ -47,6 +47,7 @@ mod notify;
 mod problem;
 mod rate_limit;
 mod reindex;
+mod replication;
 mod serve;
 mod state;
 mod ui;
@@ -72,5 +73,9 @@ pub use notify::{
 };
 pub use problem::ApiError;
 pub use reindex::{ReindexArgs, reindex};
+pub use replication::{
+    MIN_SEQ_HEADER, MIN_SEQ_WAIT_MAX, Replication, ReplicationReport, ReplicationSettings,
+    SEQ_HEADER,
+};
 pub use serve::{ServeError, ServerConfig, serve};
 pub use state::{AppState, Limits, SharedState};

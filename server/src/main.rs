@@ -42,6 +42,10 @@ enum Command {
     /// and the event log, orders and payments, notifications). Exits 1 when
     /// anything is wrong.
     Check(CheckArgs),
+    /// Promote a running follower (`mercato serve --follow`) to primary: it
+    /// applies every record in the stream, takes the stream over (the old
+    /// primary is fenced) and starts taking writes.
+    Promote(PromoteArgs),
     /// Rebuild the search index of a stopped server's store, from the store.
     Reindex(mercato_server::ReindexArgs),
     /// Load products and stock from a catalog file (JSON Lines or CSV) into
@@ -162,6 +166,27 @@ struct RecoverArgs {
     /// exactly what was dropped. Without it a damaged log changes nothing.
     #[arg(long)]
     accept_loss: bool,
+}
+
+#[derive(clap::Args)]
+struct PromoteArgs {
+    /// The follower's address (its --listen, or its URL).
+    #[arg(long, env = "MERCATO_LISTEN", default_value = "127.0.0.1:8080")]
+    url: String,
+    /// The follower's admin token (else read from --data-dir's admin_token).
+    #[arg(long, env = "MERCATO_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// The follower's data directory, to read its admin token from.
+    #[arg(long, env = "MERCATO_DATA_DIR", default_value = "data/db")]
+    data_dir: PathBuf,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReplicationArg {
+    /// Answer once the batch is synced locally; publish behind the answers.
+    Async,
+    /// Answer only once JetStream has also acknowledged the batch.
+    Sync,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -333,6 +358,41 @@ struct ServeArgs {
     /// change (0: for ever).
     #[arg(long, env = "MERCATO_RESERVATION_RETENTION_DAYS", default_value_t = 30)]
     reservation_retention_days: u64,
+    /// Replicate: publish every write-ahead log record and every event to
+    /// this NATS JetStream server (nats://host:port; comma-separated for a
+    /// cluster). This server is the primary.
+    #[arg(long, env = "MERCATO_NATS", conflicts_with = "follow")]
+    nats: Option<String>,
+    /// Follow the primary whose log is in this NATS JetStream server: serve
+    /// reads and search, refuse writes (421 not_primary) until promoted.
+    #[arg(long, env = "MERCATO_FOLLOW")]
+    follow: Option<String>,
+    /// The store's name in NATS subjects and streams (mercato.NAME.log, ...).
+    #[arg(long, env = "MERCATO_STORE_NAME", default_value = "default")]
+    store_name: String,
+    /// With --nats: answer after the local sync (async) or only once
+    /// JetStream has the record too (sync).
+    #[arg(long, env = "MERCATO_REPLICATION", value_enum, default_value = "async")]
+    replication: ReplicationArg,
+    /// Replicas of the JetStream streams (3 on a three-node cluster).
+    #[arg(long, env = "MERCATO_NATS_REPLICAS", default_value_t = 1)]
+    nats_replicas: usize,
+    /// This server's URL as followers name it in their refusals of writes
+    /// (default: http:// and --listen).
+    #[arg(long, env = "MERCATO_ADVERTISE")]
+    advertise: Option<String>,
+    /// How long a read with ?min_seq= (or Mercato-Min-Seq) waits for this
+    /// server to reach that log position before answering 503, in
+    /// milliseconds (at most 10000).
+    #[arg(long, env = "MERCATO_MIN_SEQ_WAIT_MS", default_value_t = 2_000)]
+    min_seq_wait_ms: u64,
+    /// Log records between two snapshots in the object store.
+    #[arg(
+        long,
+        env = "MERCATO_SNAPSHOT_EVERY_RECORDS",
+        default_value_t = 100_000
+    )]
+    snapshot_every_records: u64,
 }
 
 /// `days` as a retention: 0 keeps for ever.
@@ -356,6 +416,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(*args),
         Command::Bench(args) => mercato_benches::cli::run(*args),
         Command::Recover(args) => recover(args),
+        Command::Promote(args) => promote(args),
         Command::Check(args) => check(args),
         Command::Reindex(args) => reindex(args),
         Command::Import(args) => import(args),
@@ -559,6 +620,68 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
+fn promote(args: PromoteArgs) -> ExitCode {
+    init_command_logging();
+    let token = match args.admin_token {
+        Some(token) => token,
+        None => match std::fs::read_to_string(args.data_dir.join(mercato_server::ADMIN_TOKEN_FILE))
+        {
+            Ok(token) => token.trim().to_owned(),
+            Err(error) => {
+                eprintln!(
+                    "error: no --admin-token, and cannot read {}: {error}",
+                    args.data_dir
+                        .join(mercato_server::ADMIN_TOKEN_FILE)
+                        .display()
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let base = if args.url.starts_with("http://") || args.url.starts_with("https://") {
+        args.url.trim_end_matches('/').to_owned()
+    } else {
+        format!("http://{}", args.url)
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let response = client
+            .post(format!("{base}/api/v1/replication/promote"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.text().await?;
+        Ok::<_, reqwest::Error>((status, body))
+    });
+    match outcome {
+        Ok((status, body)) if status.is_success() => {
+            println!("promoted {base}: {body}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!("error: the promotion was refused ({status}): {body}");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("error: cannot reach {base}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn recover(args: RecoverArgs) -> ExitCode {
     init_command_logging();
     if !args.data_dir.is_dir() {
@@ -651,7 +774,48 @@ fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("error: --webhook-secret must not be empty");
         return ExitCode::from(2);
     }
+    if args.min_seq_wait_ms > 10_000 || args.snapshot_every_records == 0 {
+        eprintln!(
+            "error: --min-seq-wait-ms must be at most 10000 and --snapshot-every-records at least 1"
+        );
+        return ExitCode::from(2);
+    }
+    let replication = match (args.nats.clone(), args.follow.clone()) {
+        (None, None) => None,
+        (url, follow) => {
+            let follow_mode = follow.is_some();
+            let mut nats = mercato_engine::nats::NatsConfig::new(
+                url.or(follow).expect("one of them is given"),
+            );
+            nats.store = args.store_name.clone();
+            nats.replicas = args.nats_replicas;
+            nats.mode = match args.replication {
+                ReplicationArg::Async => mercato_engine::nats::ReplicationMode::Async,
+                ReplicationArg::Sync => mercato_engine::nats::ReplicationMode::Sync,
+            };
+            nats.advertise = Some(
+                args.advertise
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", args.listen)),
+            );
+            nats.snapshot_every_records = args.snapshot_every_records;
+            if let Err(error) = nats.validate() {
+                eprintln!("error: --store-name or --nats-replicas: {error}");
+                return ExitCode::from(2);
+            }
+            if !matches!(args.durability, DurabilityArg::Immediate) {
+                eprintln!("error: replication needs --durability immediate");
+                return ExitCode::from(2);
+            }
+            Some(mercato_server::ReplicationSettings {
+                nats,
+                follow: follow_mode,
+                min_seq_wait: Duration::from_millis(args.min_seq_wait_ms),
+            })
+        }
+    };
     let config = ServerConfig {
+        replication,
         data_dir: args.data_dir,
         listen: args.listen,
         durability: match args.durability {

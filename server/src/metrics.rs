@@ -75,6 +75,10 @@ pub struct Metrics {
     notifications_failed: Family<ChannelLabels, Counter>,
     notification_delivery_seconds: Family<ChannelLabels, Histogram>,
     notification_attempts: Family<AttemptLabels, Counter>,
+    replication_lsn: Gauge,
+    replication_replicated_lsn: Gauge,
+    replication_lag_records: Gauge,
+    replication_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -110,7 +114,31 @@ impl Metrics {
                 (|| Histogram::new(exponential_buckets(0.001, 3.0, 18))) as fn() -> Histogram,
             );
         let notification_attempts = Family::<AttemptLabels, Counter>::default();
+        let replication_lsn = Gauge::default();
+        let replication_replicated_lsn = Gauge::default();
+        let replication_lag_records = Gauge::default();
+        let replication_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let mut registry = Registry::with_prefix("mercato");
+        registry.register(
+            "replication_lsn",
+            "The last durable write-ahead log record here (applied, on a follower)",
+            replication_lsn.clone(),
+        );
+        registry.register(
+            "replication_replicated_lsn",
+            "Primary: the last record JetStream acknowledged; follower: the last applied",
+            replication_replicated_lsn.clone(),
+        );
+        registry.register(
+            "replication_lag_records",
+            "Primary: records not yet acknowledged by JetStream; follower: records in the stream not yet applied",
+            replication_lag_records.clone(),
+        );
+        registry.register(
+            "replication_lag_seconds",
+            "Follower: the age of the oldest record not yet applied (0 when caught up)",
+            replication_lag_seconds.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -183,6 +211,10 @@ impl Metrics {
         );
         Metrics {
             registry: Mutex::new(registry),
+            replication_lsn,
+            replication_replicated_lsn,
+            replication_lag_records,
+            replication_lag_seconds,
             notifications_created,
             notifications_sent,
             notifications_failed,
@@ -198,6 +230,16 @@ impl Metrics {
             log_sync_seconds,
             reservations,
         }
+    }
+
+    /// Sets the replication figures shown by the next render.
+    pub(crate) fn set_replication(&self, report: &crate::replication::ReplicationReport) {
+        let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.replication_lsn.set(gauge(report.lsn));
+        self.replication_replicated_lsn
+            .set(gauge(report.replicated_lsn));
+        self.replication_lag_records.set(gauge(report.lag_records));
+        self.replication_lag_seconds.set(report.lag_seconds);
     }
 
     fn render(&self, queue_depth: usize) -> String {
@@ -336,6 +378,11 @@ pub(crate) async fn track(State(state): State<AppState>, request: Request, next:
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    if let Some(replication) = &state.replication {
+        state
+            .metrics
+            .set_replication(&replication.report(&state.engine));
+    }
     let text = state.metrics.render(state.engine.queue_depth());
     let mut response = text.into_response();
     response.headers_mut().insert(

@@ -50,6 +50,8 @@ fn status_and_title(code: &str) -> (StatusCode, &'static str) {
         "search_unavailable" => (StatusCode::SERVICE_UNAVAILABLE, "Search unavailable"),
         "too_many_streams" => (StatusCode::SERVICE_UNAVAILABLE, "Too many streams"),
         "demo_sign_in_disabled" => (StatusCode::FORBIDDEN, "Demo sign-in disabled"),
+        "not_primary" => (StatusCode::MISDIRECTED_REQUEST, "Not the primary"),
+        "replica_behind" => (StatusCode::SERVICE_UNAVAILABLE, "Replica behind"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
     }
 }
@@ -151,6 +153,14 @@ impl From<mercato_engine::Error> for ApiError {
                 )
             }
             Error::Storage(_) | Error::LogDamaged(_) => ApiError::internal(error),
+            Error::NotPrimary { ref primary, .. } => {
+                let primary = primary.clone();
+                let problem = ApiError::new("not_primary", error.to_string());
+                match primary {
+                    Some(primary) => problem.with("primary", primary),
+                    None => problem,
+                }
+            }
             other => ApiError::new(other.code(), other.to_string()),
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use mercato_engine::{
     Checkout, CheckoutConfig, Durability, Engine, EngineConfig, IMPORT_PRODUCTS_MAX, Notifications,
-    PaymentGateway, SimulatedGateway, SimulatedGatewayConfig,
+    PaymentGateway, ReplicationRole, SimulatedGateway, SimulatedGatewayConfig,
 };
 use mercato_index::{INDEX_DIRECTORY_NAME, Indexer, SearchIndex};
 use tokio::net::TcpListener;
@@ -27,6 +27,7 @@ use crate::gateway::{
 };
 use crate::metrics::Metrics;
 use crate::notify::NotificationSettings;
+use crate::replication::Replication;
 use crate::state::{AppState, Limits};
 
 /// Everything `mercato serve` needs; filled from flags and environment.
@@ -76,6 +77,9 @@ pub struct ServerConfig {
     pub event_retention: Option<Duration>,
     /// How long finished reservations are kept (`None`: for ever).
     pub reservation_retention: Option<Duration>,
+    /// Publishing the log to NATS JetStream (a primary), or following a
+    /// primary's; `None`: no replication.
+    pub replication: Option<crate::replication::ReplicationSettings>,
 }
 
 /// Why the server could not start or stopped with an error.
@@ -128,11 +132,36 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     engine_config.reservation_retention = config.reservation_retention;
     engine_config.batch_max = engine_config.batch_max.min(config.queue_max);
     engine_config.observer = Some(metrics.clone());
+    let follower = config
+        .replication
+        .as_ref()
+        .is_some_and(|replication| replication.follow);
+    engine_config.replication_sync = config.replication.as_ref().is_some_and(|replication| {
+        replication.nats.mode == mercato_engine::nats::ReplicationMode::Sync
+    });
+    engine_config.replication = match &config.replication {
+        None => ReplicationRole::Standalone,
+        Some(_) if follower => ReplicationRole::Follower,
+        Some(_) => ReplicationRole::Primary,
+    };
     let engine = tokio::task::spawn_blocking(move || Engine::open(engine_config))
         .await
         .expect("opening the engine does not panic")?;
 
-    if engine.is_empty()? && !config.empty {
+    // A primary publishes from the start (with sync replication even the
+    // catalog's batches wait for JetStream), and takes writes once its
+    // publisher has checked that the replicated log is still its own.
+    let publishing = match &config.replication {
+        Some(settings) if !settings.follow => {
+            let replication =
+                Arc::new(Replication::primary(&engine, settings).map_err(ServeError::Engine)?);
+            wait_for_writes(&engine).await;
+            Some(replication)
+        }
+        _ => None,
+    };
+    // A follower's catalog is the primary's; a deposed primary loads nothing.
+    if !follower && !engine.is_read_only() && engine.is_empty()? && !config.empty {
         let report = load_catalog(&engine, config.catalog.clone()).await?;
         tracing::info!(count = report.imported(), "loaded the catalog");
         match &config.catalog {
@@ -167,19 +196,68 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     let gateway: Arc<dyn PaymentGateway> = Arc::new(
         SimulatedGateway::new(gateway_config, Arc::new(sink)).map_err(ServeError::Payments)?,
     );
-    let checkout = Checkout::start(engine.clone(), gateway, CheckoutConfig::default())
+    // A follower runs neither the saga nor the notification runner (its
+    // primary's do, and their effects arrive as records); they start when
+    // it is promoted.
+    let checkout = Checkout::standby(engine.clone(), gateway, CheckoutConfig::default())
         .map_err(ServeError::Payments)?;
-    let notifications = Notifications::start(engine.clone(), prepared.config)
-        .map_err(|error| ServeError::Notifications(error.to_string()))?;
-    let state = AppState::new(
+    let notifications = Arc::new(std::sync::Mutex::new(None::<Notifications>));
+    let channels: Vec<&str> = config
+        .notifications
+        .channels
+        .iter()
+        .map(|channel| channel.as_str())
+        .collect();
+    let channels = channels.join(", ");
+    let mut state = AppState::new(
         engine.clone(),
         auth,
         metrics,
         config.limits,
         checkout.clone(),
-    )
-    .with_notifications(notifications.clone());
+    );
+    let replication = match &config.replication {
+        None => None,
+        Some(settings) if settings.follow => {
+            let (checkout, runner_engine, notifications) =
+                (checkout.clone(), engine.clone(), notifications.clone());
+            let runner_config = prepared.config.clone();
+            let on_promote = Box::new(move || {
+                if let Err(error) = checkout.activate() {
+                    tracing::error!(%error, "the saga runner did not start after the promotion");
+                }
+                match Notifications::start(runner_engine, runner_config) {
+                    Ok(runner) => {
+                        *notifications
+                            .lock()
+                            .unwrap_or_else(|poison| poison.into_inner()) = Some(runner);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "the notification runner did not start after the promotion")
+                    }
+                }
+            });
+            Some(Arc::new(
+                Replication::follower(&engine, settings, on_promote)
+                    .await
+                    .map_err(ServeError::Engine)?,
+            ))
+        }
+        Some(_) => publishing,
+    };
+    if !follower {
+        checkout.activate().map_err(ServeError::Payments)?;
+        let runner = Notifications::start(engine.clone(), prepared.config)
+            .map_err(|error| ServeError::Notifications(error.to_string()))?;
+        state = state.with_notifications(runner.clone());
+        *notifications
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(runner);
+    }
     state.set_demo_sign_in(config.demo_sign_in);
+    if let Some(replication) = &replication {
+        state = state.with_replication(replication.clone());
+    }
     let app = crate::api::router(state.clone());
     state.require_search();
     let search = tokio::spawn(open_search(
@@ -199,12 +277,20 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         }
         WebhookSecretSource::File(path) => println!("webhook secret: in {}", path.display()),
     }
-    let channels: Vec<&str> = notifications
-        .channels()
-        .iter()
-        .map(|channel| channel.as_str())
-        .collect();
-    println!("notifications: {}", channels.join(", "));
+    println!("notifications: {channels}");
+    if let Some(settings) = &config.replication {
+        if settings.follow {
+            println!(
+                "following store {:?} at {} (reads only until promoted)",
+                settings.nats.store, settings.nats.url
+            );
+        } else {
+            println!(
+                "replicating store {:?} to {} ({:?})",
+                settings.nats.store, settings.nats.url, settings.nats.mode
+            );
+        }
+    }
     if let Some(source) = &prepared.secret_source {
         match source {
             WebhookSecretSource::Given => println!(
@@ -227,7 +313,18 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     // in hand (a restart resumes whatever it leaves), then the writer
     // finishes and syncs.
     checkout.stop().await;
-    notifications.stop().await;
+    let runner = notifications
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .take();
+    if let Some(runner) = runner {
+        runner.stop().await;
+    }
+    // Publishing stops after the round in hand; records not yet shipped
+    // are kept in the store and shipped at the next start.
+    if let Some(replication) = &replication {
+        replication.stop().await;
+    }
     // The indexer commits its position; the index is caught up at the next
     // start from there. An index still being rebuilt is waited for.
     if let Ok(Some(indexer)) = search.await {
@@ -241,6 +338,23 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         .expect("the writer stops");
     println!("mercato stopped");
     Ok(())
+}
+
+/// Waits until a replicating primary's publisher lets writes through (it
+/// has checked the replicated log), or finds it was deposed.
+async fn wait_for_writes(engine: &Engine) {
+    let started = std::time::Instant::now();
+    let mut told = false;
+    while engine.is_read_only() && engine.fenced().is_none() {
+        if !told && started.elapsed() > Duration::from_secs(2) {
+            println!("waiting for NATS JetStream to confirm this server is the primary");
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(reason) = engine.fenced() {
+        println!("this primary was deposed and takes no writes: {reason}");
+    }
 }
 
 /// Opens the search index (rebuilding it from the store when it is missing,

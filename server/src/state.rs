@@ -38,6 +38,9 @@ pub struct SharedState {
     pub(crate) streams: Streams,
     /// Whether `POST /api/v1/auth/demo-sign-in` mints customer tokens.
     demo_sign_in: AtomicBool,
+    /// Replication, when this server publishes its log or follows a
+    /// primary's (see [`AppState::with_replication`]).
+    pub replication: Option<Arc<crate::replication::Replication>>,
     /// The search index, once open (see [`AppState::attach_search`]).
     search: OnceLock<AttachedSearch>,
     /// `/readyz` waits for the search index (see [`AppState::require_search`]).
@@ -106,6 +109,7 @@ impl AppState {
             engine,
             checkout,
             notifications: None,
+            replication: None,
             auth,
             metrics,
             rate_limit: limits.rate_limit_per_second.map(RateLimit::new),
@@ -129,6 +133,22 @@ impl AppState {
         Arc::get_mut(&mut self.0)
             .expect("with_notifications is called before the state is shared")
             .notifications = Some(notifications);
+        self
+    }
+
+    /// The same state, with replication (a primary's publisher or a
+    /// follower). Call before the state is cloned.
+    ///
+    /// # Panics
+    ///
+    /// If the state was already cloned.
+    pub fn with_replication(
+        mut self,
+        replication: Arc<crate::replication::Replication>,
+    ) -> AppState {
+        Arc::get_mut(&mut self.0)
+            .expect("with_replication is called before the state is shared")
+            .replication = Some(replication);
         self
     }
 

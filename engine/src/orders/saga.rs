@@ -93,26 +93,49 @@ impl Checkout {
         gateway: Arc<dyn PaymentGateway>,
         config: CheckoutConfig,
     ) -> Result<Checkout, Error> {
+        let checkout = Checkout::standby(engine, gateway, config)?;
+        checkout.activate()?;
+        Ok(checkout)
+    }
+
+    /// The runner, not running: a follower's (which must not charge
+    /// anyone; its primary's runner does), until [`Checkout::activate`]
+    /// when it is promoted. Refunds through it work as with a running one.
+    pub fn standby(
+        engine: Engine,
+        gateway: Arc<dyn PaymentGateway>,
+        config: CheckoutConfig,
+    ) -> Result<Checkout, Error> {
         if config.events_per_batch_max == 0 || config.events_per_batch_max > 10_000 {
             return Err(Error::invalid(
                 "checkout.events_per_batch_max",
                 "between 1 and 10000",
             ));
         }
-        let subscription = engine.subscribe(&config.consumer)?;
-        let inner = Arc::new(Inner {
-            engine,
-            gateway,
-            config,
-            stop: Notify::new(),
-            task: Mutex::new(None),
-        });
-        let task = tokio::spawn(run(inner.clone(), subscription));
-        *inner
+        Ok(Checkout {
+            inner: Arc::new(Inner {
+                engine,
+                gateway,
+                config,
+                stop: Notify::new(),
+                task: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Starts the runner on the current Tokio runtime, if it is not
+    /// running: it resumes from its saved position.
+    pub fn activate(&self) -> Result<(), Error> {
+        let mut task = self
+            .inner
             .task
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = Some(task);
-        Ok(Checkout { inner })
+            .unwrap_or_else(|poison| poison.into_inner());
+        if task.is_none() {
+            let subscription = self.inner.engine.subscribe(&self.inner.config.consumer)?;
+            *task = Some(tokio::spawn(run(self.inner.clone(), subscription)));
+        }
+        Ok(())
     }
 
     /// The gateway the runner uses (the server verifies its webhooks with it).

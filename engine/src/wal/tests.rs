@@ -164,7 +164,7 @@ fn recovery_replays_whole_records_and_takes_a_torn_last_write_for_the_end() {
     bytes[third + RECORD_HEADER_LEN + 3] ^= 0xff;
     fs::write(dir.path().join(segment_name(1)), &bytes).unwrap();
 
-    let report = recover(&db, &storage, false).unwrap();
+    let report = recover(&db, &storage, false, false).unwrap();
     assert_eq!(report.last_lsn, 2);
     assert_eq!(report.torn_records, 1, "record 4, of the same write");
     assert_eq!(held(&db), vec![1, 2]);
@@ -176,7 +176,7 @@ fn recovery_replays_whole_records_and_takes_a_torn_last_write_for_the_end() {
     // Records redb already holds are skipped; the next one applies.
     let bytes = segment(&[&[2], &[3]]);
     fs::write(dir.path().join(segment_name(2)), &bytes).unwrap();
-    assert_eq!(recover(&db, &storage, false).unwrap().last_lsn, 3);
+    assert_eq!(recover(&db, &storage, false, false).unwrap().last_lsn, 3);
     assert_eq!(held(&db), vec![1, 2, 3]);
 }
 
@@ -191,7 +191,7 @@ fn a_flipped_bit_followed_by_later_writes_is_damage_and_changes_nothing() {
     let name = segment_name(1);
     fs::write(dir.path().join(&name), &bytes).unwrap();
 
-    let error = recover(&db, &storage, false).unwrap_err();
+    let error = recover(&db, &storage, false, false).unwrap_err();
     let Error::LogDamaged(loss) = &error else {
         panic!("not damage: {error}");
     };
@@ -205,7 +205,7 @@ fn a_flipped_bit_followed_by_later_writes_is_damage_and_changes_nothing() {
     assert_eq!(held(&db), Vec::<u64>::new(), "nothing replayed");
     assert_eq!(names(dir.path()), vec![name.clone()], "the segment is kept");
 
-    let report = recover(&db, &storage, true).unwrap();
+    let report = recover(&db, &storage, true, false).unwrap();
     assert_eq!(report.last_lsn, 1);
     let loss = report.loss.unwrap();
     assert_eq!(loss.intact_records_dropped, 3);
@@ -213,7 +213,7 @@ fn a_flipped_bit_followed_by_later_writes_is_damage_and_changes_nothing() {
     assert_eq!(held(&db), vec![1]);
     assert_eq!(names(dir.path()), vec![format!("{name}.damaged")]);
     // The set-aside segment is never read again.
-    assert_eq!(recover(&db, &storage, false).unwrap().last_lsn, 1);
+    assert_eq!(recover(&db, &storage, false, false).unwrap().last_lsn, 1);
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn a_segment_cut_short_is_damage() {
     let bytes = segment(&[&[1], &[2], &[3]]);
     let cut = offset_of(&bytes, 2) + 5;
     fs::write(dir.path().join(segment_name(1)), &bytes[..cut]).unwrap();
-    let error = recover(&db, &storage, false).unwrap_err();
+    let error = recover(&db, &storage, false, false).unwrap_err();
     assert!(
         matches!(&error, Error::LogDamaged(loss) if loss.offset == cut as u64),
         "{error}"
@@ -242,13 +242,13 @@ fn a_damaged_header_is_damage_and_an_unfinished_segment_is_not() {
     bytes[3] ^= 1;
     fs::write(dir.path().join(segment_name(1)), &bytes).unwrap();
     assert!(matches!(
-        recover(&db, &storage, false),
+        recover(&db, &storage, false, false),
         Err(Error::LogDamaged(_))
     ));
     fs::remove_file(dir.path().join(segment_name(1))).unwrap();
     // Created at the crash, never written: nothing to replay or lose.
     fs::write(dir.path().join(segment_name(1)), vec![0; 100]).unwrap();
-    assert_eq!(recover(&db, &storage, false).unwrap().last_lsn, 0);
+    assert_eq!(recover(&db, &storage, false, false).unwrap().last_lsn, 0);
     assert!(names(dir.path()).is_empty());
 }
 
@@ -258,7 +258,7 @@ fn a_record_out_of_sequence_ends_its_segment() {
     let storage = LogDirectory::new(dir.path());
     let db = database();
     fs::write(dir.path().join(segment_name(1)), segment(&[&[1, 2, 3, 4]])).unwrap();
-    assert_eq!(recover(&db, &storage, false).unwrap().last_lsn, 4);
+    assert_eq!(recover(&db, &storage, false, false).unwrap().last_lsn, 4);
     // The segment's second use after a checkpoint at 4: record 5 at its
     // start was cut short, so records of the first use follow.
     let mut bytes = segment(&[&[1, 2, 3, 4]]);
@@ -268,7 +268,7 @@ fn a_record_out_of_sequence_ends_its_segment() {
     let cut = SEGMENT_HEADER_LEN + RECORD_HEADER_LEN + 20;
     bytes[SEGMENT_HEADER_LEN..cut].copy_from_slice(&first[SEGMENT_HEADER_LEN..cut]);
     fs::write(dir.path().join(segment_name(5)), &bytes).unwrap();
-    assert_eq!(recover(&db, &storage, false).unwrap().last_lsn, 4);
+    assert_eq!(recover(&db, &storage, false, false).unwrap().last_lsn, 4);
     assert_eq!(stock(&db, 5), None);
 }
 
@@ -278,7 +278,7 @@ fn a_gap_in_the_log_is_refused() {
     let storage = LogDirectory::new(dir.path());
     let db = database();
     fs::write(dir.path().join(segment_name(5)), segment(&[&[5]])).unwrap();
-    let error = recover(&db, &storage, false).unwrap_err();
+    let error = recover(&db, &storage, false, false).unwrap_err();
     assert!(error.to_string().contains("needs 1 next"), "{error}");
     assert_eq!(stock(&db, 5), None);
     assert_eq!(names(dir.path()).len(), 1, "kept for a human");
@@ -294,7 +294,7 @@ fn a_segment_of_another_format_version_is_refused() {
     let crc = crc32fast::hash(&bytes[..24]);
     bytes[24..28].copy_from_slice(&crc.to_le_bytes());
     fs::write(dir.path().join(segment_name(1)), &bytes).unwrap();
-    let error = recover(&db, &storage, false).unwrap_err();
+    let error = recover(&db, &storage, false, false).unwrap_err();
     assert!(error.to_string().contains("version 1"), "{error}");
     assert_eq!(names(dir.path()).len(), 1);
 }
@@ -315,6 +315,8 @@ fn log_writer(dir: &std::path::Path, next_lsn: u64) -> LogWriter {
         buffer: Vec::new(),
         batch_max: 100,
         head: Arc::new(watch::channel(0).0),
+        lsn_head: Arc::new(watch::channel(0).0),
+        gate: None,
         view: Arc::new(View::new(snapshot)),
         failed: Arc::new(AtomicBool::new(false)),
         observer: None,
@@ -330,6 +332,8 @@ fn item(lsn: Option<u64>, answers: &Arc<std::sync::Mutex<Vec<(u64, bool)>>>, nam
         })],
         commands: 1,
         head: 0,
+        lsn: lsn.unwrap_or(0),
+        gated: false,
         snapshot: None,
         checkpoint: None,
         abort: None,
@@ -350,6 +354,8 @@ fn an_abort_ending_a_group_keeps_the_records_before_it() {
             answers: Vec::new(),
             commands: 0,
             head: 0,
+            lsn: 1,
+            gated: false,
             snapshot: None,
             checkpoint: None,
             abort: Some(Error::Storage("a record this build cannot read".to_owned())),
@@ -361,7 +367,7 @@ fn an_abort_ending_a_group_keeps_the_records_before_it() {
     assert_eq!(*answers.lock().unwrap(), vec![(1, true), (3, true)]);
 
     let db = database();
-    let report = recover(&db, &LogDirectory::new(dir.path()), false).unwrap();
+    let report = recover(&db, &LogDirectory::new(dir.path()), false, false).unwrap();
     assert_eq!(report.last_lsn, 2, "both acknowledged batches are replayed");
     assert_eq!(held(&db), vec![1, 2]);
 }
@@ -381,7 +387,7 @@ fn a_write_that_does_not_fit_starts_a_new_segment_and_recovery_reads_both() {
     }
     assert_eq!(names(dir.path()).len(), 2);
     let db = database();
-    let report = recover(&db, &LogDirectory::new(dir.path()), false).unwrap();
+    let report = recover(&db, &LogDirectory::new(dir.path()), false, false).unwrap();
     assert_eq!(report.last_lsn, lsn);
     assert_eq!(report.replayed_records, lsn);
 }
@@ -411,7 +417,7 @@ fn a_record_whose_bytes_do_not_fit_its_table_is_an_error_not_a_panic() {
         bytes.resize(CAPACITY as usize, 0);
         fs::write(dir.path().join(segment_name(1)), &bytes).unwrap();
 
-        let error = recover(&db, &storage, false).unwrap_err();
+        let error = recover(&db, &storage, false, false).unwrap_err();
         assert!(
             error.to_string().contains("cannot hold"),
             "{table:?} {key:?}: {error}"

@@ -12,6 +12,7 @@ mod model;
 mod notifications;
 mod orders;
 mod powerloss;
+mod replication;
 mod retention;
 mod support;
 mod upsert;

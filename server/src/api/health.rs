@@ -14,13 +14,19 @@ use crate::state::AppState;
 pub(crate) struct Health {
     /// `ok` or `ready`.
     status: &'static str,
+    /// Where replication stands, when this server replicates (`/readyz`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication: Option<crate::replication::ReplicationReport>,
 }
 
 /// `GET /healthz`: the process is up.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process is up", body = Health)))]
 pub(crate) async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok" })
+    Json(Health {
+        status: "ok",
+        replication: None,
+    })
 }
 
 /// `GET /readyz`: storage (and the search index, when there is one) is open
@@ -45,8 +51,29 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
             "the search index is opening, rebuilding or catching up with the store",
         )
         .into_response()
+    } else if let Some(reason) = state.engine.fenced() {
+        ApiError::new("not_primary", format!("this primary was deposed: {reason}")).into_response()
+    } else if state
+        .replication
+        .as_ref()
+        .is_some_and(|replication| !replication.is_ready(&state.engine))
+    {
+        ApiError::new(
+            "replica_behind",
+            "this follower is installing the primary's snapshot, or stopped following \
+             (GET /api/v1/replication, and the server's log, say which)",
+        )
+        .into_response()
     } else if state.is_ready() {
-        Json(Health { status: "ready" }).into_response()
+        let replication = state
+            .replication
+            .as_ref()
+            .map(|replication| replication.report(&state.engine));
+        Json(Health {
+            status: "ready",
+            replication,
+        })
+        .into_response()
     } else {
         ApiError::new("shutting_down", "the server is starting or stopping").into_response()
     }

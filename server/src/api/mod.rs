@@ -9,6 +9,7 @@ pub(crate) mod notifications;
 pub(crate) mod orders;
 pub(crate) mod payments;
 pub(crate) mod products;
+pub(crate) mod replication;
 pub(crate) mod search;
 pub(crate) mod streams;
 pub(crate) mod tokens;
@@ -282,6 +283,8 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(notifications::retry_notification))
         .routes(routes!(search::search))
         .routes(routes!(search::suggest))
+        .routes(routes!(replication::replication_status))
+        .routes(routes!(replication::promote))
         .split_for_parts();
     // Once every route is in: the answers every operation may give.
     let mut openapi = openapi;
@@ -302,6 +305,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new("method_not_allowed", "this route does not take that method").into_response()
         })
         .layer(from_fn_with_state(state.clone(), idempotency::idempotency))
+        .layer(from_fn_with_state(state.clone(), crate::replication::positions))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn_with_state(state.clone(), rate_limit::limit))
         .layer(from_fn_with_state(state.clone(), crate::listener::request_deadline))

@@ -217,6 +217,14 @@ async fn every_route_answers_each_kind_of_caller_as_its_access_says() {
             ("get", "/api/v1/search/suggest"),
             (Access::Public, "/api/v1/search/suggest?q=thi".into(), None),
         ),
+        (
+            ("get", "/api/v1/replication"),
+            (Access::Public, "/api/v1/replication".into(), None),
+        ),
+        (
+            ("post", "/api/v1/replication/promote"),
+            (Access::Admin, "/api/v1/replication/promote".into(), None),
+        ),
     ]
     .into_iter()
     .collect();

@@ -13,6 +13,7 @@ mod hostile;
 mod notifications;
 mod orders;
 mod payments;
+mod replication;
 mod routes;
 mod search;
 mod streams;

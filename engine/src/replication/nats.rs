@@ -1,0 +1,1341 @@
+//! Replication over NATS JetStream: a primary's [`Publisher`] ships every
+//! write-ahead log record to a stream and every event to per-type subjects;
+//! a [`Follower`] starts from a snapshot in JetStream's object store and
+//! applies the records after it.
+//!
+//! Names, for a store named `S` (`NatsConfig::store`):
+//!
+//! - stream `MERCATO_S_LOG`, subject `mercato.S.log`: one message per log
+//!   record, in order. Headers: `Nats-Msg-Id` (the record's number, so that
+//!   JetStream's duplicate window absorbs a retried publish),
+//!   `Mercato-Lsn`, `Mercato-Epoch` (the primary that wrote it),
+//!   `Mercato-Primary` (its advertised URL), and `Mercato-Kind: promote`
+//!   on the message a new primary writes when it takes over (no payload).
+//! - stream `MERCATO_S_EVENTS`, subjects `mercato.S.events.<type>`: every
+//!   event as JSON (`seq`, `type`, `payload`, `created_at`), with
+//!   `Nats-Msg-Id` `S:<seq>`.
+//! - object store bucket `mercato_S_snapshots`, object `latest`: the newest
+//!   [`ReplicaSnapshot`].
+//!
+//! **Fencing.** Every publish to the log stream carries
+//! `Nats-Expected-Last-Sequence`: the stream's last sequence as this
+//! publisher knows it. JetStream (a Raft group) accepts it only when the
+//! stream still ends there, so a publish is a compare-and-set on the
+//! stream's tail. A promotion is such a publish too (the `promote` message,
+//! under the new primary's epoch), so once a follower is promoted, the old
+//! primary's next publish is refused; it then stops taking writes
+//! ([`Engine::fence`]). A primary that restarts reads the stream's last
+//! message: another epoch there means it was deposed, and it fences itself
+//! before taking any write.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, message::PublishMessage as Publish, stream};
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::event::EventEnvelope;
+use crate::replication::{ReplicaRecord, ReplicaSnapshot};
+
+const HEADER_LSN: &str = "Mercato-Lsn";
+const HEADER_EPOCH: &str = "Mercato-Epoch";
+const HEADER_PRIMARY: &str = "Mercato-Primary";
+const HEADER_KIND: &str = "Mercato-Kind";
+const KIND_PROMOTE: &str = "promote";
+const SNAPSHOT_OBJECT: &str = "latest";
+/// The file in the data directory holding this primary's epoch.
+pub const EPOCH_FILE_NAME: &str = "replication_epoch";
+/// Records read from the store and published per round.
+const PUBLISH_BATCH_MAX: usize = 256;
+/// Events published per round.
+const EVENT_BATCH_MAX: usize = 256;
+/// Records applied by a follower before it waits for their answers.
+const APPLY_IN_FLIGHT_MAX: usize = 64;
+/// The consumer name the event publisher saves its position under.
+pub const EVENTS_CONSUMER: &str = "nats-events";
+/// How long a follower waits for a message before it checks that its
+/// consumer still works.
+const FOLLOW_IDLE_CHECK: Duration = Duration::from_secs(3);
+/// Attempts at a promotion before it is given up (about a minute).
+const PROMOTE_ATTEMPTS_MAX: u32 = 16;
+/// The longest wait between two attempts after a NATS failure.
+const RETRY_INTERVAL_MAX: Duration = Duration::from_secs(5);
+
+/// When an answer is sent, relative to JetStream's acknowledgement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplicationMode {
+    /// Answers once the batch is synced locally; records are published
+    /// behind the answers (the lag is reported).
+    #[default]
+    Async,
+    /// Answers only once JetStream has also acknowledged the batch's
+    /// record (with 3 replicas: a Raft majority has it).
+    Sync,
+}
+
+/// How to reach JetStream and what to call things there.
+#[derive(Clone, Debug)]
+pub struct NatsConfig {
+    /// The NATS server(s), e.g. `nats://127.0.0.1:4222` (comma-separated
+    /// for several).
+    pub url: String,
+    /// The store's name in subjects and stream names: letters, digits,
+    /// `-` and `_`. Default: `default`.
+    pub store: String,
+    /// Stream (and snapshot bucket) replicas: 1, or 3 on a cluster.
+    /// Default: 1.
+    pub replicas: usize,
+    /// Sync or async replication. Default: async.
+    pub mode: ReplicationMode,
+    /// This server's URL, which followers name in their refusals of writes.
+    pub advertise: Option<String>,
+    /// Records between two snapshots. Default: 100,000.
+    pub snapshot_every_records: u64,
+}
+
+impl NatsConfig {
+    /// The defaults for a server at `url`.
+    pub fn new(url: impl Into<String>) -> NatsConfig {
+        NatsConfig {
+            url: url.into(),
+            store: "default".to_owned(),
+            replicas: 1,
+            mode: ReplicationMode::Async,
+            advertise: None,
+            snapshot_every_records: 100_000,
+        }
+    }
+
+    /// Checks the names and numbers.
+    pub fn validate(&self) -> Result<(), Error> {
+        let valid = !self.store.is_empty()
+            && self.store.len() <= 64
+            && self
+                .store
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+        if !valid {
+            return Err(Error::invalid(
+                "store",
+                "1 to 64 letters, digits, '-' or '_'",
+            ));
+        }
+        server_addresses(&self.url)?;
+        if !(1..=5).contains(&self.replicas) {
+            return Err(Error::invalid("replicas", "between 1 and 5"));
+        }
+        if self.snapshot_every_records == 0 {
+            return Err(Error::invalid("snapshot_every_records", "at least 1"));
+        }
+        Ok(())
+    }
+
+    fn log_stream(&self) -> String {
+        format!("MERCATO_{}_LOG", self.store.to_ascii_uppercase())
+    }
+
+    fn log_subject(&self) -> String {
+        format!("mercato.{}.log", self.store)
+    }
+
+    fn events_stream(&self) -> String {
+        format!("MERCATO_{}_EVENTS", self.store.to_ascii_uppercase())
+    }
+
+    fn events_subject(&self, type_name: &str) -> String {
+        format!("mercato.{}.events.{type_name}", self.store)
+    }
+
+    fn bucket(&self) -> String {
+        format!("mercato_{}_snapshots", self.store)
+    }
+}
+
+/// Where replication stands, shared with whoever reports it (metrics,
+/// `/readyz`). Positions are log record numbers.
+#[derive(Debug, Default)]
+pub struct ReplicationStatus {
+    /// The last record JetStream acknowledged (primary) or this follower
+    /// applied (follower).
+    pub replicated_lsn: AtomicU64,
+    /// The last record in the stream as last seen (follower).
+    pub stream_lsn: AtomicU64,
+    /// Follower: records in the stream not yet applied.
+    pub lag_records: AtomicU64,
+    /// Follower: how old, in milliseconds, the oldest record not yet
+    /// applied is (0 when caught up).
+    pub lag_ms: AtomicU64,
+    /// True while connected and working.
+    pub connected: AtomicBool,
+    /// The last snapshot's record number.
+    pub snapshot_lsn: AtomicU64,
+    /// Follower: true once its store holds a snapshot (installed now or
+    /// before a restart), so that it answers reads.
+    pub bootstrapped: AtomicBool,
+    /// True once replication stopped for good (fenced, or a fault that
+    /// needs a person: see the log).
+    pub stopped: AtomicBool,
+}
+
+/// What went wrong, for the retry loops.
+#[derive(Debug)]
+enum Failure {
+    /// Another primary took over: stop for good.
+    Fenced(String),
+    /// Cannot go on without a person (a gap in the kept records).
+    Fatal(String),
+    /// NATS is unreachable or refused something: try again.
+    Transient(String),
+}
+
+fn transient(error: impl std::fmt::Display) -> Failure {
+    Failure::Transient(error.to_string())
+}
+
+/// The servers in `url`, comma-separated.
+fn server_addresses(url: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    url.split(',')
+        .map(|one| {
+            one.trim()
+                .parse::<async_nats::ServerAddr>()
+                .map_err(|error| Error::invalid("nats url", format!("{one:?}: {error}")))
+        })
+        .collect()
+}
+
+async fn connect(config: &NatsConfig) -> Result<jetstream::Context, Failure> {
+    let servers =
+        server_addresses(&config.url).map_err(|error| Failure::Fatal(error.to_string()))?;
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(servers)
+        .await
+        .map_err(transient)?;
+    Ok(jetstream::new(client))
+}
+
+async fn ensure_streams(
+    context: &jetstream::Context,
+    config: &NatsConfig,
+) -> Result<(stream::Stream, jetstream::object_store::ObjectStore), Failure> {
+    let log = context
+        .get_or_create_stream(stream::Config {
+            name: config.log_stream(),
+            subjects: vec![config.log_subject()],
+            num_replicas: config.replicas,
+            duplicate_window: Duration::from_secs(120),
+            storage: stream::StorageType::File,
+            ..stream::Config::default()
+        })
+        .await
+        .map_err(transient)?;
+    context
+        .get_or_create_stream(stream::Config {
+            name: config.events_stream(),
+            subjects: vec![format!("mercato.{}.events.>", config.store)],
+            num_replicas: config.replicas,
+            duplicate_window: Duration::from_secs(120),
+            storage: stream::StorageType::File,
+            ..stream::Config::default()
+        })
+        .await
+        .map_err(transient)?;
+    let bucket = match context.get_object_store(config.bucket()).await {
+        Ok(bucket) => bucket,
+        Err(_) => context
+            .create_object_store(jetstream::object_store::Config {
+                bucket: config.bucket(),
+                num_replicas: config.replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(transient)?,
+    };
+    Ok((log, bucket))
+}
+
+/// The stream's tail: its last sequence, and the last message's record
+/// number and epoch (none for an empty stream).
+struct Tail {
+    sequence: u64,
+    lsn: u64,
+    epoch: Option<String>,
+}
+
+async fn tail(log: &mut stream::Stream) -> Result<Tail, Failure> {
+    let info = log.info().await.map_err(transient)?;
+    let sequence = info.state.last_sequence;
+    if info.state.messages == 0 {
+        return Ok(Tail {
+            sequence,
+            lsn: 0,
+            epoch: None,
+        });
+    }
+    let message = log.get_raw_message(sequence).await.map_err(transient)?;
+    Ok(Tail {
+        sequence,
+        lsn: header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?,
+        epoch: header(&message.headers, HEADER_EPOCH).map(str::to_owned),
+    })
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|value| value.as_str())
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<u64, String> {
+    header(headers, name)
+        .and_then(|value| value.parse().ok())
+        .ok_or_else(|| format!("a log message without a valid {name} header"))
+}
+
+/// This primary's epoch: made at its first publish, and anew at each
+/// promotion, kept in the data directory.
+fn epoch_path(engine: &Engine) -> PathBuf {
+    engine.config().data_dir.join(EPOCH_FILE_NAME)
+}
+
+fn read_epoch(engine: &Engine) -> Result<Option<String>, Failure> {
+    match std::fs::read_to_string(epoch_path(engine)) {
+        Ok(epoch) => Ok(Some(epoch.trim().to_owned())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(Failure::Fatal(format!("reading the epoch: {error}"))),
+    }
+}
+
+fn write_epoch(engine: &Engine, epoch: &str) -> Result<(), Failure> {
+    let path = epoch_path(engine);
+    let temporary = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        std::fs::write(&temporary, epoch.as_bytes())?;
+        std::fs::File::open(&temporary)?.sync_all()?;
+        std::fs::rename(&temporary, &path)?;
+        std::fs::File::open(&engine.config().data_dir)?.sync_all()
+    };
+    write().map_err(|error| Failure::Fatal(format!("writing the epoch: {error}")))
+}
+
+fn new_epoch() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn backoff(attempt: u32) -> Duration {
+    (Duration::from_millis(100) * 2u32.saturating_pow(attempt.min(6))).min(RETRY_INTERVAL_MAX)
+}
+
+/// A primary's publisher: ships log records and events to JetStream.
+pub struct Publisher {
+    status: Arc<ReplicationStatus>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Starts publishing `engine`'s records (it must have been opened with
+    /// [`ReplicationRole::Primary`](crate::ReplicationRole::Primary), or
+    /// promoted) and events. Runs until [`Publisher::stop`]; NATS failures
+    /// are retried with backoff; a fencing stops it and fences the engine.
+    pub fn start(engine: Engine, config: NatsConfig) -> Result<Publisher, Error> {
+        config.validate()?;
+        engine.hold_writes(
+            "this primary is checking with JetStream that it is still the primary; retry shortly",
+        );
+        let status = Arc::new(ReplicationStatus::default());
+        status
+            .replicated_lsn
+            .store(engine.last_lsn(), Ordering::SeqCst);
+        let fenced = Arc::new(AtomicBool::new(false));
+        let feed = match config.mode {
+            ReplicationMode::Async => None,
+            ReplicationMode::Sync => {
+                let Some(gate) = engine.take_replication_gate() else {
+                    engine.release_writes();
+                    return Err(Error::invalid(
+                        "mode",
+                        "sync replication needs an engine opened with replication_sync",
+                    ));
+                };
+                Some(Arc::new(tokio::sync::Mutex::new(SyncFeed::start(
+                    gate,
+                    fenced.clone(),
+                ))))
+            }
+        };
+        let (stop, stopped) = watch::channel(false);
+        let records = tokio::spawn(publish_records_loop(
+            engine.clone(),
+            config.clone(),
+            status.clone(),
+            feed,
+            fenced.clone(),
+            stopped.clone(),
+        ));
+        let events = tokio::spawn(publish_events_loop(engine, config, stopped));
+        Ok(Publisher {
+            status,
+            stop,
+            tasks: vec![records, events],
+        })
+    }
+
+    /// Where replication stands.
+    pub fn status(&self) -> Arc<ReplicationStatus> {
+        self.status.clone()
+    }
+
+    /// Stops after the round in hand.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Sync mode's feed: the gate's batches, moved from the engine's blocking
+/// channel by a thread of their own, and those taken but not yet
+/// released (kept across reconnections).
+struct SyncFeed {
+    receiver: tokio::sync::mpsc::Receiver<crate::replication::GatedBatch>,
+    pending: std::collections::VecDeque<crate::replication::GatedBatch>,
+}
+
+impl SyncFeed {
+    fn start(gate: crate::replication::ReplicationGate, fenced: Arc<AtomicBool>) -> SyncFeed {
+        let (sender, receiver) = tokio::sync::mpsc::channel(crate::replication::GATE_BATCHES_MAX);
+        // The thread lives as long as the gate: once fenced or once the
+        // publisher is gone it fails what arrives, so that the log thread
+        // never waits on a gate nobody reads.
+        let spawned = std::thread::Builder::new()
+            .name("mercato-gate".to_owned())
+            .spawn(move || {
+                while let Ok(batch) = gate.receiver.recv() {
+                    if fenced.load(Ordering::SeqCst) {
+                        batch.fail(&fenced_error());
+                        continue;
+                    }
+                    if let Err(unsent) = sender.blocking_send(batch) {
+                        unsent.0.fail(&Error::ShuttingDown);
+                    }
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start the replication gate's thread");
+        }
+        SyncFeed {
+            receiver,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+fn fenced_error() -> Error {
+    Error::NotPrimary {
+        reason: "this primary was deposed before the write was replicated; its outcome is \
+                 unknown: read it back from the new primary"
+            .to_owned(),
+        primary: None,
+    }
+}
+
+async fn publish_records_loop(
+    engine: Engine,
+    config: NatsConfig,
+    status: Arc<ReplicationStatus>,
+    feed: Option<Arc<tokio::sync::Mutex<SyncFeed>>>,
+    fenced: Arc<AtomicBool>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut attempt = 0;
+    loop {
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = publish_records(&engine, &config, &status, feed.as_deref(), &mut attempt) => outcome,
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        status.connected.store(false, Ordering::SeqCst);
+        match outcome {
+            Failure::Fenced(reason) => {
+                fenced.store(true, Ordering::SeqCst);
+                engine.fence(reason);
+                if let Some(feed) = &feed {
+                    let mut feed = feed.lock().await;
+                    for batch in feed.pending.drain(..) {
+                        batch.fail(&fenced_error());
+                    }
+                    while let Ok(batch) = feed.receiver.try_recv() {
+                        batch.fail(&fenced_error());
+                    }
+                }
+                return;
+            }
+            Failure::Fatal(reason) => {
+                tracing::error!(%reason, "replication stopped; records are kept until it is fixed");
+                status.stopped.store(true, Ordering::SeqCst);
+                return;
+            }
+            Failure::Transient(reason) => {
+                if started.elapsed() > Duration::from_secs(10) {
+                    attempt = 0;
+                }
+                let wait = backoff(attempt);
+                attempt += 1;
+                tracing::warn!(%reason, ?wait, "publishing the log failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                }
+            }
+        }
+    }
+}
+
+/// Publishes until something fails; answers the failure.
+async fn publish_records(
+    engine: &Engine,
+    config: &NatsConfig,
+    status: &ReplicationStatus,
+    feed: Option<&tokio::sync::Mutex<SyncFeed>>,
+    attempt: &mut u32,
+) -> Failure {
+    match publish_records_inner(engine, config, status, feed, attempt).await {
+        Ok(never) => match never {},
+        Err(failure) => failure,
+    }
+}
+
+async fn publish_records_inner(
+    engine: &Engine,
+    config: &NatsConfig,
+    status: &ReplicationStatus,
+    feed: Option<&tokio::sync::Mutex<SyncFeed>>,
+    attempt: &mut u32,
+) -> Result<std::convert::Infallible, Failure> {
+    let context = connect(config).await?;
+    let (mut log, bucket) = ensure_streams(&context, config).await?;
+    let tail = tail(&mut log).await?;
+    let epoch = match (read_epoch(engine)?, &tail.epoch) {
+        (Some(ours), Some(theirs)) if ours != *theirs => {
+            return Err(Failure::Fenced(format!(
+                "the replicated log's last record ({}) was written by another primary (epoch {theirs}); \
+                 this one (epoch {ours}) was deposed",
+                tail.lsn
+            )));
+        }
+        (Some(ours), _) => ours,
+        (None, Some(theirs)) => {
+            return Err(Failure::Fenced(format!(
+                "the replicated log belongs to another primary (epoch {theirs}); start this server \
+                 as a follower, or promote a follower"
+            )));
+        }
+        (None, None) => {
+            let epoch = new_epoch();
+            write_epoch(engine, &epoch)?;
+            epoch
+        }
+    };
+    // Sync mode: batches taken from the gate before a failure are synced
+    // here but not yet released (so not in `last_lsn`); some of their
+    // records may be in the stream already.
+    let mut local_last = engine.last_lsn();
+    if let Some(feed) = feed {
+        let feed = feed.lock().await;
+        for batch in &feed.pending {
+            if let Some(record) = batch.records.last() {
+                local_last = local_last.max(record.lsn);
+            }
+        }
+    }
+    if tail.lsn > local_last {
+        return Err(Failure::Fenced(format!(
+            "the replicated log reaches record {} but this store only {local_last}",
+            tail.lsn,
+        )));
+    }
+    let mut published = tail.lsn;
+    let mut expected = tail.sequence;
+    // The newest snapshot's record, `None` when there is none yet.
+    let mut snapshot_lsn = match bucket.info(SNAPSHOT_OBJECT).await {
+        Ok(info) => Some(
+            info.headers
+                .as_ref()
+                .and_then(|headers| header_u64(headers, HEADER_LSN).ok())
+                .unwrap_or(0),
+        ),
+        Err(_) => None,
+    };
+    status
+        .snapshot_lsn
+        .store(snapshot_lsn.unwrap_or(0), Ordering::SeqCst);
+    status.replicated_lsn.store(published, Ordering::SeqCst);
+    status.connected.store(true, Ordering::SeqCst);
+    // The stream's tail is ours: writes may go on.
+    engine.release_writes();
+    tracing::info!(published, expected, %epoch, "publishing the log to JetStream");
+    let mut lsn_watch = engine.watch_lsn();
+    let mut last_trim = Instant::now();
+    let mut trimmed = 0;
+    loop {
+        let records = engine
+            .replication_records_after(published, PUBLISH_BATCH_MAX)
+            .map_err(transient)?;
+        if let Some(first) = records.first()
+            && first.lsn != published + 1
+        {
+            return Err(Failure::Fatal(format!(
+                "records {} to {} are not kept (the store ran without replication?): \
+                 start followers afresh from a new snapshot",
+                published + 1,
+                first.lsn - 1
+            )));
+        }
+        if records.is_empty() && engine.last_lsn() > published {
+            // The record is durable but the view that holds it may be a
+            // moment behind: wait for the next publish of the view.
+            let first_kept = engine.first_kept_lsn().map_err(transient)?;
+            if first_kept.is_none_or(|first| first > published + 1) {
+                return Err(Failure::Fatal(format!(
+                    "record {} is not kept (the store ran without replication?): \
+                     start followers afresh from a new snapshot",
+                    published + 1
+                )));
+            }
+        }
+        if !records.is_empty() {
+            let mut acks = Vec::with_capacity(records.len());
+            for (index, record) in records.iter().enumerate() {
+                let publish = record_message(record, &epoch, config)
+                    .expected_last_sequence(expected + index as u64);
+                let ack = context
+                    .send_publish(config.log_subject(), publish)
+                    .await
+                    .map_err(|error| publish_failure(error, record.lsn))?;
+                acks.push(ack);
+            }
+            for (ack, record) in acks.into_iter().zip(&records) {
+                let ack = ack
+                    .await
+                    .map_err(|error| publish_failure(error, record.lsn))?;
+                if ack.duplicate {
+                    return Err(Failure::Fenced(format!(
+                        "record {} was already in the replicated log: another primary wrote it",
+                        record.lsn
+                    )));
+                }
+                expected = ack.sequence;
+                published = record.lsn;
+            }
+            status.replicated_lsn.store(published, Ordering::SeqCst);
+            *attempt = 0;
+        }
+        // Sync mode, once the kept records are shipped: the batches waiting
+        // at the gate, released as JetStream acknowledges them.
+        let mut gated_round = false;
+        if let Some(feed) = feed
+            && records.is_empty()
+        {
+            let mut feed = feed.lock().await;
+            gated_round = publish_gated(
+                &context,
+                config,
+                &epoch,
+                &mut feed,
+                &mut published,
+                &mut expected,
+            )
+            .await?;
+            status.replicated_lsn.store(published, Ordering::SeqCst);
+            *attempt = 0;
+        }
+        if snapshot_lsn.is_none_or(|lsn| published >= lsn + config.snapshot_every_records) {
+            let snapshot = engine.replication_snapshot().map_err(transient)?;
+            // Only a state the stream holds every record of: a follower
+            // started from it finds the next record in the stream.
+            if snapshot.lsn <= published {
+                upload_snapshot(&bucket, &snapshot).await?;
+                snapshot_lsn = Some(snapshot.lsn);
+                status.snapshot_lsn.store(snapshot.lsn, Ordering::SeqCst);
+                tracing::info!(
+                    lsn = snapshot.lsn,
+                    bytes = snapshot.payload.len(),
+                    "snapshot uploaded"
+                );
+            }
+        }
+        if published > trimmed
+            && (last_trim.elapsed() >= Duration::from_secs(1) || records.is_empty())
+        {
+            // Not awaited here: with sync replication the trim's own
+            // batch waits at the gate this task releases.
+            let trim = engine.trim_replication_log(published);
+            tokio::spawn(async move {
+                if let Err(error) = trim.await {
+                    tracing::warn!(%error, "trimming the shipped records failed; retried later");
+                }
+            });
+            trimmed = published;
+            last_trim = Instant::now();
+        }
+        if feed.is_some() {
+            // The gate's own wait paces sync mode.
+            let _ = gated_round;
+        } else if records.len() < PUBLISH_BATCH_MAX {
+            let wait = lsn_watch.wait_for(|&lsn| lsn > published);
+            match tokio::time::timeout(Duration::from_secs(1), wait).await {
+                Ok(Ok(_)) | Err(_) => {}
+                Ok(Err(_)) => return Err(Failure::Fatal("the engine stopped".to_owned())),
+            }
+        }
+    }
+}
+
+/// Publishes the records of the batches waiting at the gate (those taken
+/// before a failure first), pipelined, and releases each batch once its
+/// records are acknowledged. Waits up to a second for a first batch.
+/// Answers whether there was anything to do. On a failure, the batches
+/// not yet released are kept for the next attempt.
+async fn publish_gated(
+    context: &jetstream::Context,
+    config: &NatsConfig,
+    epoch: &str,
+    feed: &mut SyncFeed,
+    published: &mut u64,
+    expected: &mut u64,
+) -> Result<bool, Failure> {
+    let mut round: std::collections::VecDeque<_> = feed.pending.drain(..).collect();
+    if round.is_empty() {
+        match tokio::time::timeout(Duration::from_secs(1), feed.receiver.recv()).await {
+            Ok(Some(batch)) => round.push_back(batch),
+            Ok(None) => return Err(Failure::Fatal("the engine stopped".to_owned())),
+            Err(_) => return Ok(false),
+        }
+    }
+    let mut count: usize = round.iter().map(|batch| batch.records.len()).sum();
+    while count < PUBLISH_BATCH_MAX {
+        match feed.receiver.try_recv() {
+            Ok(batch) => {
+                count += batch.records.len();
+                round.push_back(batch);
+            }
+            Err(_) => break,
+        }
+    }
+    let outcome = publish_round(context, config, epoch, &mut round, published, expected).await;
+    // What was not released waits for the next attempt, in order.
+    while let Some(batch) = round.pop_back() {
+        feed.pending.push_front(batch);
+    }
+    outcome.map(|()| true)
+}
+
+async fn publish_round(
+    context: &jetstream::Context,
+    config: &NatsConfig,
+    epoch: &str,
+    round: &mut std::collections::VecDeque<crate::replication::GatedBatch>,
+    published: &mut u64,
+    expected: &mut u64,
+) -> Result<(), Failure> {
+    // Send everything, then take the acknowledgements in order.
+    let mut acks = Vec::new();
+    let mut sent_lsn = *published;
+    for (index, batch) in round.iter().enumerate() {
+        for record in &batch.records {
+            if record.lsn <= sent_lsn {
+                continue; // already in the stream (acknowledged before a failure)
+            }
+            if record.lsn != sent_lsn + 1 {
+                return Err(Failure::Fatal(format!(
+                    "record {} cannot follow record {sent_lsn} in the replicated log",
+                    record.lsn
+                )));
+            }
+            let publish = record_message(record, epoch, config)
+                .expected_last_sequence(*expected + acks.len() as u64);
+            let ack = context
+                .send_publish(config.log_subject(), publish)
+                .await
+                .map_err(|error| publish_failure(error, record.lsn))?;
+            acks.push((index, record.lsn, ack));
+            sent_lsn = record.lsn;
+        }
+    }
+    let mut released = 0;
+    for (index, lsn, ack) in acks {
+        // Batches before this one's are wholly acknowledged.
+        while released < index {
+            round.pop_front().expect("a batch per index").release();
+            released += 1;
+        }
+        let ack = ack.await.map_err(|error| publish_failure(error, lsn))?;
+        if ack.duplicate {
+            return Err(Failure::Fenced(format!(
+                "record {lsn} was already in the replicated log: another primary wrote it"
+            )));
+        }
+        *expected = ack.sequence;
+        *published = lsn;
+    }
+    while let Some(batch) = round.pop_front() {
+        batch.release();
+    }
+    Ok(())
+}
+
+fn record_message(record: &ReplicaRecord, epoch: &str, config: &NatsConfig) -> Publish {
+    let mut publish = Publish::build()
+        .payload(Bytes::from(record.payload.clone()))
+        .message_id(record.lsn.to_string())
+        .header(HEADER_LSN, record.lsn.to_string().as_str())
+        .header(HEADER_EPOCH, epoch);
+    if let Some(advertise) = &config.advertise {
+        publish = publish.header(HEADER_PRIMARY, advertise.as_str());
+    }
+    publish
+}
+
+fn publish_failure(error: async_nats::jetstream::context::PublishError, lsn: u64) -> Failure {
+    use async_nats::jetstream::context::PublishErrorKind;
+    match error.kind() {
+        PublishErrorKind::WrongLastSequence => Failure::Fenced(format!(
+            "JetStream refused record {lsn}: the replicated log moved on without this primary \
+             (another one was promoted)"
+        )),
+        PublishErrorKind::MaxPayloadExceeded => Failure::Fatal(format!(
+            "record {lsn} is larger than the NATS servers' max_payload: raise max_payload \
+             (up to 64 MiB) and restart; the records are kept until then"
+        )),
+        _ => transient(format!("publishing record {lsn}: {error}")),
+    }
+}
+
+async fn upload_snapshot(
+    bucket: &jetstream::object_store::ObjectStore,
+    snapshot: &ReplicaSnapshot,
+) -> Result<(), Failure> {
+    let bytes = snapshot.encode();
+    let mut headers = HeaderMap::new();
+    headers.insert(HEADER_LSN, snapshot.lsn.to_string().as_str());
+    let meta = jetstream::object_store::ObjectMetadata {
+        name: SNAPSHOT_OBJECT.to_owned(),
+        headers: Some(headers),
+        ..Default::default()
+    };
+    bucket
+        .put(meta, &mut bytes.as_slice())
+        .await
+        .map_err(transient)?;
+    Ok(())
+}
+
+async fn publish_events_loop(
+    engine: Engine,
+    config: NatsConfig,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut attempt = 0;
+    loop {
+        let outcome = tokio::select! {
+            outcome = publish_events(&engine, &config) => outcome,
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        let wait = backoff(attempt);
+        attempt += 1;
+        match outcome {
+            Err(Failure::Fenced(_) | Failure::Fatal(_)) => return,
+            Err(Failure::Transient(reason)) => {
+                if engine.fenced().is_some() {
+                    return;
+                }
+                tracing::warn!(%reason, ?wait, "publishing events failed; retrying");
+            }
+            Ok(()) => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Publishes every event after the consumer's saved position, then saves
+/// it: at least once; JetStream's duplicate window (keyed by the event's
+/// seq) makes a repeat after a restart a no-op.
+async fn publish_events(engine: &Engine, config: &NatsConfig) -> Result<(), Failure> {
+    let context = connect(config).await?;
+    ensure_streams(&context, config).await?;
+    let mut subscription = engine.subscribe(EVENTS_CONSUMER).map_err(transient)?;
+    loop {
+        let events = match subscription.next_batch(EVENT_BATCH_MAX).await {
+            Ok(events) => events,
+            Err(Error::ShuttingDown) => return Ok(()),
+            Err(error) => return Err(transient(error)),
+        };
+        let mut acks = Vec::with_capacity(events.len());
+        for event in &events {
+            let publish = Publish::build()
+                .payload(Bytes::from(event_body(event)))
+                .message_id(format!("{}:{}", config.store, event.seq));
+            let ack = context
+                .send_publish(config.events_subject(event.event.type_name()), publish)
+                .await
+                .map_err(transient)?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await.map_err(transient)?;
+        }
+        if let Some(last) = events.last() {
+            match subscription.ack(last.seq).await {
+                Ok(()) => {}
+                // Deposed: the new primary publishes from the replicated
+                // position. (Held writes at start are retried.)
+                Err(Error::NotPrimary { .. }) if engine.fenced().is_some() => {
+                    return Err(Failure::Fenced("deposed".into()));
+                }
+                Err(error) => return Err(transient(error)),
+            }
+        }
+    }
+}
+
+/// An event as JSON: `{"seq", "type", "payload", "created_at"}`, the shape
+/// of `GET /api/v1/events`'s items.
+pub fn event_body(event: &EventEnvelope) -> Vec<u8> {
+    let payload = match serde_json::to_value(&event.event) {
+        Ok(serde_json::Value::Object(map)) if map.len() == 1 => map
+            .into_iter()
+            .next()
+            .map(|(_, fields)| fields)
+            .unwrap_or(serde_json::Value::Null),
+        Ok(other) => other,
+        Err(_) => serde_json::Value::Null,
+    };
+    let body = serde_json::json!({
+        "seq": event.seq,
+        "type": event.event.type_name(),
+        "payload": payload,
+        "created_at": event.created_at.to_rfc3339(),
+    });
+    serde_json::to_vec(&body).expect("JSON values serialize")
+}
+
+/// A follower: applies a primary's records from JetStream.
+pub struct Follower {
+    engine: Engine,
+    config: NatsConfig,
+    status: Arc<ReplicationStatus>,
+    stop: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Follower {
+    /// Starts following with `engine`, opened with
+    /// [`ReplicationRole::Follower`](crate::ReplicationRole::Follower). An
+    /// empty store first waits for the snapshot in the object store and
+    /// installs it. Then records are applied as they come; NATS failures
+    /// are retried with backoff.
+    pub async fn start(engine: Engine, config: NatsConfig) -> Result<Follower, Error> {
+        config.validate()?;
+        if !engine.is_follower() {
+            return Err(Error::invalid(
+                "engine",
+                "a follower's engine is opened as a follower",
+            ));
+        }
+        let status = Arc::new(ReplicationStatus::default());
+        status
+            .replicated_lsn
+            .store(engine.last_lsn(), Ordering::SeqCst);
+        // A store that holds records was bootstrapped before a restart.
+        status
+            .bootstrapped
+            .store(engine.last_lsn() > 0, Ordering::SeqCst);
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(follow_loop(
+            engine.clone(),
+            config.clone(),
+            status.clone(),
+            stopped,
+        ));
+        Ok(Follower {
+            engine,
+            config,
+            status,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// Where replication stands.
+    pub fn status(&self) -> Arc<ReplicationStatus> {
+        self.status.clone()
+    }
+
+    /// Stops applying.
+    pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Makes this follower the primary: stops following, applies every
+    /// record the stream holds, writes the promotion into the stream under
+    /// a new epoch (refused, and the follower left as it was, if the old
+    /// primary published meanwhile: try again), promotes the engine and
+    /// starts publishing. Answers the new primary's publisher.
+    pub async fn promote(mut self) -> Result<Publisher, (Follower, Error)> {
+        self.halt().await;
+        // A JetStream cluster electing a stream leader (a node just died)
+        // times requests out for a few seconds: retried, within bounds.
+        let mut outcome = Err(Failure::Transient("not tried".to_owned()));
+        for attempt in 0..PROMOTE_ATTEMPTS_MAX {
+            outcome = promote_inner(&self.engine, &self.config, &self.status).await;
+            match &outcome {
+                Err(Failure::Transient(reason)) => {
+                    tracing::warn!(%reason, attempt, "promotion attempt failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                _ => break,
+            }
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(failure) => {
+                let error = match failure {
+                    Failure::Fenced(reason)
+                    | Failure::Fatal(reason)
+                    | Failure::Transient(reason) => {
+                        Error::Conflict(format!("promotion failed: {reason}"))
+                    }
+                };
+                let (stop, stopped) = watch::channel(false);
+                self.stop = stop;
+                self.task = Some(tokio::spawn(follow_loop(
+                    self.engine.clone(),
+                    self.config.clone(),
+                    self.status.clone(),
+                    stopped,
+                )));
+                return Err((self, error));
+            }
+        }
+        Publisher::start(self.engine.clone(), self.config.clone()).map_err(|error| (self, error))
+    }
+}
+
+async fn promote_inner(
+    engine: &Engine,
+    config: &NatsConfig,
+    status: &ReplicationStatus,
+) -> Result<(), Failure> {
+    let context = connect(config).await?;
+    let (mut log, _bucket) = ensure_streams(&context, config).await?;
+    // Catch up with everything the stream holds (the sender lives until
+    // then: a closed watch reads as "stop").
+    let (_stop, stopped) = watch::channel(false);
+    let tail = tail(&mut log).await?;
+    if engine.last_lsn() < tail.lsn {
+        follow(engine, config, status, stopped, Some(tail.sequence)).await?;
+    }
+    if engine.last_lsn() != tail.lsn {
+        return Err(Failure::Transient(format!(
+            "caught up to record {} but the stream ends at {}",
+            engine.last_lsn(),
+            tail.lsn
+        )));
+    }
+    let epoch = new_epoch();
+    let mut publish = Publish::build()
+        .payload(Bytes::new())
+        .message_id(format!("promote:{epoch}"))
+        .header(HEADER_LSN, tail.lsn.to_string().as_str())
+        .header(HEADER_EPOCH, epoch.as_str())
+        .header(HEADER_KIND, KIND_PROMOTE)
+        .expected_last_sequence(tail.sequence);
+    if let Some(advertise) = &config.advertise {
+        publish = publish.header(HEADER_PRIMARY, advertise.as_str());
+    }
+    context
+        .send_publish(config.log_subject(), publish)
+        .await
+        .map_err(|error| publish_failure(error, tail.lsn))?
+        .await
+        .map_err(|error| publish_failure(error, tail.lsn))?;
+    // The stream is ours from here: the epoch must survive a crash.
+    write_epoch(engine, &epoch)?;
+    let lsn = engine.promote().await.map_err(transient)?;
+    engine.set_primary_hint(config.advertise.clone());
+    tracing::info!(lsn, %epoch, "promoted to primary");
+    Ok(())
+}
+
+async fn follow_loop(
+    engine: Engine,
+    config: NatsConfig,
+    status: Arc<ReplicationStatus>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut attempt = 0;
+    loop {
+        let started = Instant::now();
+        let outcome = follow(&engine, &config, &status, stopped.clone(), None).await;
+        status.connected.store(false, Ordering::SeqCst);
+        if *stopped.borrow() {
+            return;
+        }
+        let reason = match outcome {
+            Ok(()) => return,
+            Err(Failure::Fenced(reason) | Failure::Fatal(reason)) => {
+                tracing::error!(%reason, "following stopped");
+                status.stopped.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(Failure::Transient(reason)) => reason,
+        };
+        if started.elapsed() > Duration::from_secs(10) {
+            attempt = 0;
+        }
+        let wait = backoff(attempt);
+        attempt += 1;
+        tracing::warn!(%reason, ?wait, "following the primary failed; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Applies records until stopped (or, with `until`, until the message at
+/// that stream sequence is applied).
+async fn follow(
+    engine: &Engine,
+    config: &NatsConfig,
+    status: &ReplicationStatus,
+    mut stopped: watch::Receiver<bool>,
+    until: Option<u64>,
+) -> Result<(), Failure> {
+    let context = connect(config).await?;
+    let (mut log, bucket) = loop {
+        match context.get_stream(config.log_stream()).await {
+            Ok(log) => match context.get_object_store(config.bucket()).await {
+                Ok(bucket) => break (log, bucket),
+                Err(error) => {
+                    tracing::info!(%error, "no snapshot bucket yet; waiting for the primary")
+                }
+            },
+            Err(error) => tracing::info!(%error, "no log stream yet; waiting for the primary"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+        }
+    };
+    status.connected.store(true, Ordering::SeqCst);
+    if engine.last_lsn() == 0 && engine.last_event_seq() == 0 {
+        bootstrap(engine, &bucket, &mut stopped).await?;
+    }
+    status.bootstrapped.store(true, Ordering::SeqCst);
+    status
+        .replicated_lsn
+        .store(engine.last_lsn(), Ordering::SeqCst);
+    let start = start_sequence(&mut log, engine.last_lsn()).await?;
+    let Some(start) = start else {
+        // Nothing after our position yet: start from the next message.
+        let next = log.info().await.map_err(transient)?.state.last_sequence + 1;
+        return follow_from(engine, config, status, &log, next, stopped, until).await;
+    };
+    follow_from(engine, config, status, &log, start, stopped, until).await
+}
+
+async fn bootstrap(
+    engine: &Engine,
+    bucket: &jetstream::object_store::ObjectStore,
+    stopped: &mut watch::Receiver<bool>,
+) -> Result<(), Failure> {
+    let mut object = loop {
+        match bucket.get(SNAPSHOT_OBJECT).await {
+            Ok(object) => break object,
+            Err(error) => tracing::info!(%error, "no snapshot yet; waiting for the primary"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stopped.wait_for(|stop| *stop) => return Err(transient("stopped")),
+        }
+    };
+    let mut bytes = Vec::new();
+    object.read_to_end(&mut bytes).await.map_err(transient)?;
+    let snapshot =
+        ReplicaSnapshot::decode(&bytes).map_err(|error| Failure::Fatal(error.to_string()))?;
+    let lsn = snapshot.lsn;
+    tracing::info!(
+        lsn,
+        bytes = bytes.len(),
+        "installing the primary's snapshot"
+    );
+    engine
+        .bootstrap_follower(snapshot)
+        .await
+        .map_err(|error| Failure::Fatal(format!("installing the snapshot: {error}")))?;
+    Ok(())
+}
+
+/// The stream sequence of the first message whose record follows `lsn`
+/// (binary search over the stream; record numbers never decrease in it),
+/// or `None` when the stream holds nothing after it. A stream whose first
+/// message is already past `lsn + 1` lost what this follower needs.
+async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Option<u64>, Failure> {
+    let info = log.info().await.map_err(transient)?;
+    let (first, last) = (info.state.first_sequence, info.state.last_sequence);
+    if info.state.messages == 0 {
+        return Ok(None);
+    }
+    let (mut low, mut high) = (first, last + 1);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let message = log.get_raw_message(middle).await.map_err(transient)?;
+        let at = header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?;
+        if at > lsn {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    if low > last {
+        return Ok(None);
+    }
+    let message = log.get_raw_message(low).await.map_err(transient)?;
+    let at = header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?;
+    let promotion = header(&message.headers, HEADER_KIND) == Some(KIND_PROMOTE);
+    if at > lsn + 1 && !promotion {
+        return Err(Failure::Fatal(format!(
+            "the stream starts at record {at} but this follower is at {lsn}: start it afresh \
+             (an empty data directory) to take the newest snapshot"
+        )));
+    }
+    Ok(Some(low))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn follow_from(
+    engine: &Engine,
+    config: &NatsConfig,
+    status: &ReplicationStatus,
+    log: &stream::Stream,
+    start: u64,
+    mut stopped: watch::Receiver<bool>,
+    until: Option<u64>,
+) -> Result<(), Failure> {
+    if until.is_some_and(|until| start > until) {
+        return Ok(());
+    }
+    let consumer = log
+        .create_consumer(jetstream::consumer::push::OrderedConfig {
+            deliver_subject: format!("_INBOX.mercato.{}", uuid::Uuid::now_v7().simple()),
+            filter_subject: config.log_subject(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(transient)?;
+    let mut messages = consumer.messages().await.map_err(transient)?;
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut last_sequence = start.saturating_sub(1);
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout(FOLLOW_IDLE_CHECK, messages.next()) => next,
+            _ = stopped.wait_for(|stop| *stop) => Ok(None),
+        };
+        let next = match next {
+            Ok(next) => next,
+            Err(_) => {
+                // Quiet for a while: fine when nothing is published, but a
+                // consumer cut off by a dying node stays quiet too. Start
+                // afresh when the stream has moved on without us.
+                drain(&mut in_flight, status).await?;
+                let stream_last = log.get_info().await.map_err(transient)?.state.last_sequence;
+                if stream_last > last_sequence {
+                    return Err(transient(format!(
+                        "no message for {FOLLOW_IDLE_CHECK:?} although the stream holds {stream_last} and this follower is at {last_sequence}"
+                    )));
+                }
+                continue;
+            }
+        };
+        let Some(message) = next else {
+            drain(&mut in_flight, status).await?;
+            return Ok(());
+        };
+        let message = message.map_err(transient)?;
+        let (sequence, pending, published) = {
+            let info = message.info().map_err(transient)?;
+            (info.stream_sequence, info.pending, info.published)
+        };
+        last_sequence = sequence;
+        let headers = message.headers.clone().unwrap_or_default();
+        let lsn = header_u64(&headers, HEADER_LSN).map_err(Failure::Fatal)?;
+        if let Some(primary) = header(&headers, HEADER_PRIMARY) {
+            engine.set_primary_hint(Some(primary.to_owned()));
+        }
+        status.stream_lsn.fetch_max(lsn, Ordering::SeqCst);
+        status.lag_records.store(pending, Ordering::SeqCst);
+        let lag_ms = if pending == 0 {
+            0
+        } else {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos() as i128);
+            ((now - published.unix_timestamp_nanos()).max(0) / 1_000_000) as u64
+        };
+        status.lag_ms.store(lag_ms, Ordering::SeqCst);
+        if header(&headers, HEADER_KIND) != Some(KIND_PROMOTE) {
+            let record = ReplicaRecord {
+                lsn,
+                payload: message.payload.to_vec(),
+            };
+            in_flight.push_back((lsn, engine.apply_replicated(record)));
+            if in_flight.len() >= APPLY_IN_FLIGHT_MAX || pending == 0 {
+                drain(&mut in_flight, status).await?;
+            }
+        }
+        if until.is_some_and(|until| sequence >= until) {
+            drain(&mut in_flight, status).await?;
+            return Ok(());
+        }
+    }
+}
+
+async fn drain(
+    in_flight: &mut std::collections::VecDeque<(u64, crate::engine::Pending<()>)>,
+    status: &ReplicationStatus,
+) -> Result<(), Failure> {
+    while let Some((lsn, pending)) = in_flight.pop_front() {
+        match pending.await {
+            Ok(()) => {
+                status.replicated_lsn.fetch_max(lsn, Ordering::SeqCst);
+            }
+            Err(Error::Conflict(reason)) => return Err(Failure::Fatal(reason)),
+            Err(error) => return Err(transient(format!("applying record {lsn}: {error}"))),
+        }
+    }
+    Ok(())
+}
