@@ -436,7 +436,17 @@ impl Engine {
         limit: usize,
     ) -> Result<Page<Product>, Error> {
         let limit = limit.clamp(1, PAGE_LIMIT_MAX);
-        let start = after.map_or(0, |id| id.0.saturating_add(1));
+        let start = match after.map(|id| id.0.checked_add(1)) {
+            None => 0,
+            Some(Some(start)) => start,
+            // Nothing comes after the last id.
+            Some(None) => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next_after: None,
+                });
+            }
+        };
         let txn = self.inner.view.current();
         let products = txn.open_table(storage::PRODUCTS)?;
         let mut items = Vec::with_capacity(limit);

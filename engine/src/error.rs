@@ -103,7 +103,9 @@ pub enum Error {
         /// The on-hand figure the call would have produced.
         requested_on_hand: i128,
     },
-    /// The same key (an order id) was used before with a different request.
+    /// The same key (an order id) was used before with a different
+    /// request, or the store's state rules a well-formed request out (no
+    /// product id is left to assign).
     #[error("{0}")]
     Conflict(String),
     /// The writer's queue is full. Retry after a short pause.

@@ -153,17 +153,15 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        // Ids have one spelling each: `+1`, `0001`, a dashless, braced or
-        // `urn:` UUID are not other names of `1` or of the UUID.
+        // Ids have one spelling each: `+1`, `0001`, `1.0`, a dashless,
+        // braced or `urn:` UUID are not other names of `1` or of the UUID,
+        // so they name nothing.
         if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
             for (name, value) in &raw {
-                if !canonical(value) {
-                    return Err(ApiError::invalid(
-                        name,
-                        format!(
-                            "{value:?} is not written canonically (no sign, no leading zeros, UUIDs as 8-4-4-4-12 hex)"
-                        ),
-                    ));
+                if is_alias(value) {
+                    return Err(ApiError::not_found(format!(
+                        "{name} {value:?} names nothing: ids are written one way (no sign, no leading zeros, no decimal point, UUIDs as 8-4-4-4-12 hex)"
+                    )));
                 }
             }
         }
@@ -174,24 +172,27 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// Whether a path parameter is written the one way it may be: a number
-/// without sign or leading zeros; a UUID as 36 characters of 8-4-4-4-12
-/// hex; anything else as it is.
-fn canonical(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    if bytes.first() == Some(&b'+') {
-        return false;
-    }
-    if bytes.iter().all(u8::is_ascii_digit) {
-        return bytes.len() == 1 || bytes.first() != Some(&b'0');
+/// Whether a path parameter is another spelling of a number or a UUID:
+/// a number with a sign, leading zeros or a zero fraction (`+1`, `01`,
+/// `1.0`); a UUID other than 36 characters of 8-4-4-4-12 hex. Anything
+/// else is what it is (and a wrong type is refused as one).
+fn is_alias(value: &str) -> bool {
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+    let unsigned = value.strip_prefix('+').unwrap_or(value);
+    let (integer, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if digits(integer) && fraction.bytes().all(|byte| byte == b'0') {
+        let signed = unsigned.len() != value.len();
+        let pointed = unsigned.contains('.');
+        let padded = integer.len() > 1 && integer.starts_with('0');
+        return signed || pointed || padded;
     }
     if value.parse::<mercato_engine::Uuid>().is_ok() {
-        return value.len() == 36
-            && value
+        return value.len() != 36
+            || !value
                 .char_indices()
                 .all(|(index, c)| matches!(index, 8 | 13 | 18 | 23) == (c == '-'));
     }
-    true
+    false
 }
 
 /// Query parameters (unknown ones are refused where the type says so).

@@ -129,13 +129,12 @@ fn import_products(
                     next_id = id_after(next_id);
                 }
                 if next_id == ID_SPACE_EXHAUSTED {
-                    return Err(Error::invalid(
+                    // A well-formed request the store's state rules out.
+                    return Err(Error::Conflict(format!(
+                        "{}: no product id is left to assign (a product has id {}); give an unused id explicitly",
                         field(index, "id"),
-                        format!(
-                            "no product id is left to assign (a product has id {}); give an unused id explicitly",
-                            u64::MAX
-                        ),
-                    ));
+                        u64::MAX
+                    )));
                 }
                 let id = ProductId(next_id);
                 next_id = id_after(next_id);

@@ -694,7 +694,7 @@ fn product_ids_are_assigned_upwards_and_never_wrap() {
     let refused = |engine: &Engine| {
         let error = engine.create_product(unnamed()).wait().unwrap_err();
         assert!(
-            matches!(&error, Error::InvalidInput { message, .. } if message.contains("no product id is left")),
+            matches!(&error, Error::Conflict(message) if message.contains("no product id is left")),
             "{error}"
         );
     };

@@ -280,7 +280,11 @@ impl WebhookSink for NoWebhooks {
 fn routes() -> &'static [String] {
     static ROUTES: OnceLock<Vec<String>> = OnceLock::new();
     ROUTES.get_or_init(|| {
-        let mut paths: Vec<String> = mercato_server::openapi().paths.paths.into_keys().collect();
+        let document = mercato_server::openapi();
+        let mut paths: Vec<String> = document["paths"]
+            .as_object()
+            .map(|paths| paths.keys().cloned().collect())
+            .unwrap_or_default();
         paths.extend(["/docs/".to_owned(), "/docs/index.css".to_owned()]);
         paths
     })
@@ -391,6 +395,11 @@ pub fn run(data: &[u8]) {
                 .and_then(|value| value.to_str().ok())
                 .unwrap_or("")
                 .to_owned();
+            if status.is_success() && content_type.starts_with("text/event-stream") {
+                // A server-sent event stream never ends: its head is the
+                // answer (the stream closes when the body is dropped).
+                continue;
+            }
             let bytes = response
                 .into_body()
                 .collect()

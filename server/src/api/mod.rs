@@ -2,6 +2,8 @@
 //! from the same handler list so the document cannot drift from the code.
 
 pub(crate) mod carts;
+pub(crate) mod cursor;
+mod document;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod inventory;
@@ -235,9 +237,12 @@ impl Modify for StandardResponses {
     }
 }
 
-/// The OpenAPI document of every route.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes_and_openapi().1
+/// The OpenAPI document of every route, as an engine with the default
+/// configuration serves it at `/api/v1/openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    // The path is not part of the document; the defaults are.
+    let defaults = mercato_engine::EngineConfig::new(std::path::PathBuf::new());
+    document::exact(&routes_and_openapi().1, &defaults)
 }
 
 fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
@@ -296,10 +301,11 @@ fn routes_and_openapi() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// axum application.
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes_and_openapi();
+    let document = document::exact(&openapi, state.engine.config());
     let body_bytes_max = state.limits.body_bytes_max;
     routes
         .merge(crate::ui::routes())
-        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", openapi))
+        .merge(SwaggerUi::new("/docs").external_url_unchecked("/api/v1/openapi.json", document))
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
             ApiError::new("method_not_allowed", "this route does not take that method").into_response()

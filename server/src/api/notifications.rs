@@ -6,14 +6,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mercato_engine::{
     Notification, NotificationFilter, NotificationId, OrderId, UserId, Uuid, Write,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::cursor;
 use crate::api::products::page_limit;
 use crate::api::write::{Rendered, run_write};
 use crate::auth::{Admin, Caller, Principal};
@@ -127,21 +126,8 @@ pub(crate) struct ListNotifications {
     #[param(minimum = 1)]
     limit: Option<usize>,
     /// From a previous page's `next_cursor`.
-    #[param(min_length = 1)]
+    #[param(pattern = r"^n[0-9a-f]{32}$")]
     cursor: Option<String>,
-}
-
-fn encode_cursor(before: NotificationId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("n:{before}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<NotificationId, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("n:").and_then(|id| id.parse().ok()))
-        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this server issued"))
 }
 
 /// List notifications.
@@ -181,11 +167,18 @@ pub(crate) async fn list_notifications(
         filter = filter.order(OrderId(order_id));
     }
     let limit = page_limit(query.limit)?;
-    let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|cursor| cursor::NOTIFICATIONS.decode(cursor))
+        .transpose()?
+        .map(NotificationId::from_u128);
     let page = state.engine.notifications(&filter, before, limit)?;
     Ok(Json(NotificationPageBody {
         items: page.items.iter().map(NotificationBody::from).collect(),
-        next_cursor: page.next_before.map(encode_cursor),
+        next_cursor: page
+            .next_before
+            .map(|before| cursor::NOTIFICATIONS.encode(before.as_u128())),
     }))
 }
 

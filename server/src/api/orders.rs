@@ -11,8 +11,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mercato_engine::{
     CartId, Decimal, Error, NewOrder, Order, OrderId, OrderStatus, ProductId, ReservationLine,
     SagaEntry, UserId, Uuid, Write,
@@ -20,6 +18,7 @@ use mercato_engine::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::cursor;
 use crate::api::money;
 use crate::api::products::page_limit;
 use crate::api::write::{Rendered, run_write};
@@ -228,21 +227,8 @@ pub(crate) struct ListOrders {
     #[param(minimum = 1)]
     limit: Option<usize>,
     /// From a previous page's `next_cursor`.
-    #[param(min_length = 1)]
+    #[param(pattern = r"^o[0-9a-f]{32}$")]
     cursor: Option<String>,
-}
-
-fn encode_cursor(before: OrderId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("o:{before}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<OrderId, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("o:").and_then(|id| id.parse().ok()))
-        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this server issued"))
 }
 
 /// The order `order_id` if `caller` may see it; 404 otherwise, whether it
@@ -392,11 +378,18 @@ pub(crate) async fn list_user_orders(
         )));
     }
     let limit = page_limit(query.limit)?;
-    let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|cursor| cursor::ORDERS.decode(cursor))
+        .transpose()?
+        .map(OrderId::from_u128);
     let page = state.engine.orders_of_user(&user_id, before, limit)?;
     Ok(Json(OrderPage {
         items: page.items.iter().map(OrderBody::from).collect(),
-        next_cursor: page.next_before.map(encode_cursor),
+        next_cursor: page
+            .next_before
+            .map(|before| cursor::ORDERS.encode(before.as_u128())),
     }))
 }
 
@@ -412,7 +405,7 @@ pub(crate) struct ListAllOrders {
     #[param(minimum = 1)]
     limit: Option<usize>,
     /// From a previous page's `next_cursor`.
-    #[param(min_length = 1)]
+    #[param(pattern = r"^o[0-9a-f]{32}$")]
     cursor: Option<String>,
 }
 
@@ -449,11 +442,18 @@ pub(crate) async fn list_orders(
         })
         .transpose()?;
     let limit = page_limit(query.limit)?;
-    let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let before = query
+        .cursor
+        .as_deref()
+        .map(|cursor| cursor::ORDERS.decode(cursor))
+        .transpose()?
+        .map(OrderId::from_u128);
     let page = state.engine.orders(before, status, limit)?;
     Ok(Json(OrderPage {
         items: page.items.iter().map(OrderBody::from).collect(),
-        next_cursor: page.next_before.map(encode_cursor),
+        next_cursor: page
+            .next_before
+            .map(|before| cursor::ORDERS.encode(before.as_u128())),
     }))
 }
 

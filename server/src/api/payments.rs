@@ -74,7 +74,7 @@ impl From<Payment> for PaymentBody {
 pub(crate) struct ProcessPayment {
     order_id: Uuid,
     /// Decimal string; must equal the order's `total_amount`.
-    #[schema(value_type = String, example = "39.98", pattern = r"^(0*[1-9][0-9]*(\.[0-9]{1,2})?|0*\.(0[1-9]|[1-9][0-9]?))$")]
+    #[schema(value_type = String, example = "39.98", format = "positive-money")]
     #[serde(deserialize_with = "crate::money::required")]
     amount: Decimal,
     /// The card's token; must be the one the order was placed with.
@@ -87,7 +87,7 @@ pub(crate) struct ProcessPayment {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefundPayment {
     /// Decimal string, positive, at most two decimal places.
-    #[schema(value_type = Option<String>, example = "5.00", pattern = r"^(0*[1-9][0-9]*(\.[0-9]{1,2})?|0*\.(0[1-9]|[1-9][0-9]?))$")]
+    #[schema(value_type = Option<String>, example = "5.00", format = "positive-money")]
     #[serde(default, deserialize_with = "crate::money::optional")]
     amount: Option<Decimal>,
 }

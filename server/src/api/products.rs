@@ -6,14 +6,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mercato_engine::{
     Decimal, Error, NewProduct, PAGE_LIMIT_MAX, Product, ProductId, ProductPatch, Write,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::cursor;
 use crate::api::write::{Rendered, run_write};
 use crate::auth::Admin;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
@@ -85,20 +84,12 @@ pub(crate) struct CreateProduct {
     )]
     name: String,
     description: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
-    )]
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     category: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
-    )]
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     brand: Option<String>,
     /// Decimal string, at least 0, at most two decimal places.
-    #[schema(value_type = String, example = "19.99", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
+    #[schema(value_type = String, example = "19.99", format = "money")]
     #[serde(deserialize_with = "crate::money::required")]
     price: Decimal,
     attributes: Option<BTreeMap<String, String>>,
@@ -123,19 +114,11 @@ pub(crate) struct UpdateProduct {
     )]
     name: Option<String>,
     description: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
-    )]
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     category: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
-    )]
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     brand: Option<String>,
-    #[schema(value_type = Option<String>, example = "19.99", pattern = r"^[0-9]+(\.[0-9]{1,2})?$")]
+    #[schema(value_type = Option<String>, example = "19.99", format = "money")]
     #[serde(default, deserialize_with = "crate::money::optional")]
     price: Option<Decimal>,
     /// Replaces all attributes.
@@ -156,18 +139,14 @@ pub(crate) struct ProductPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListProducts {
-    /// Only this category.
-    #[param(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"^[^\u0000-\u001f\u007f-\u009f]+$"
-    )]
+    /// Only this category (empty: every category).
+    #[param(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     category: Option<String>,
     /// Page size: default 50, larger values are clamped to 500.
     #[param(minimum = 1)]
     limit: Option<usize>,
     /// From a previous page's `next_cursor`.
-    #[param(min_length = 1)]
+    #[param(pattern = r"^p[0-9a-f]{16}$")]
     cursor: Option<String>,
 }
 
@@ -177,20 +156,6 @@ pub(crate) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
         Some(0) => Err(ApiError::invalid("limit", "must be at least 1")),
         Some(limit) => Ok(limit.min(PAGE_LIMIT_MAX)),
     }
-}
-
-fn encode_cursor(after: ProductId) -> String {
-    URL_SAFE_NO_PAD.encode(format!("p:{}", after.0))
-}
-
-fn decode_cursor(cursor: &str) -> Result<ProductId, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("p:").and_then(|id| id.parse().ok()))
-        .map(ProductId)
-        .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this server issued"))
 }
 
 /// Create a product.
@@ -265,15 +230,34 @@ pub(crate) async fn list_products(
     ApiQuery(query): ApiQuery<ListProducts>,
 ) -> Result<Json<ProductPage>, ApiError> {
     let limit = page_limit(query.limit)?;
-    let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|cursor| cursor::PRODUCTS.decode(cursor))
+        .transpose()?
+        .map(|position| ProductId(u64::try_from(position).unwrap_or(u64::MAX)));
     let category = query
         .category
         .as_deref()
         .filter(|category| !category.is_empty());
+    if let Some(category) = category
+        && (category.chars().count() > mercato_engine::PRODUCT_LABEL_LENGTH_MAX
+            || category.chars().any(char::is_control))
+    {
+        return Err(ApiError::invalid(
+            "category",
+            format!(
+                "at most {} characters, without control characters",
+                mercato_engine::PRODUCT_LABEL_LENGTH_MAX
+            ),
+        ));
+    }
     let page = state.engine.list_products(category, after, limit)?;
     Ok(Json(ProductPage {
         items: page.items.into_iter().map(ProductBody::from).collect(),
-        next_cursor: page.next_after.map(encode_cursor),
+        next_cursor: page
+            .next_after
+            .map(|after| cursor::PRODUCTS.encode(after.0.into())),
     }))
 }
 

@@ -40,10 +40,10 @@ pub(crate) struct SearchParams {
     brand: Option<String>,
     /// Only prices at or above this amount (a decimal string with at most
     /// the store's decimal places, as prices are written).
-    #[param(value_type = Option<String>, example = "10.00")]
+    #[param(value_type = Option<String>, example = "10.00", format = "money")]
     min_price: Option<String>,
     /// Only prices at or below this amount.
-    #[param(value_type = Option<String>, example = "99.99")]
+    #[param(value_type = Option<String>, example = "99.99", format = "money")]
     max_price: Option<String>,
     /// `true`: only products whose `available` stock is above 0. `false`
     /// (the default) filters nothing.
@@ -51,7 +51,11 @@ pub(crate) struct SearchParams {
     in_stock: Option<String>,
     /// `relevance` (default; browsing lists by id), `price_asc`,
     /// `price_desc` or `newest`.
-    #[param(value_type = Option<String>, example = "relevance")]
+    #[param(
+        value_type = Option<String>,
+        example = "relevance",
+        pattern = r"^(relevance|price_asc|price_desc|newest)?$"
+    )]
     sort: Option<String>,
     /// Hits per page: default 20, larger values are clamped to 100; 0
     /// answers only `total` and `facets`.
@@ -156,8 +160,8 @@ fn attached(state: &AppState) -> Result<SearchIndex, ApiError> {
     })
 }
 
-/// A count parameter: a whole number; values too large for any use are
-/// clamped by the caller like any other large value.
+/// A count parameter: a whole number up to `u64::MAX`; values too large
+/// for any use are clamped by the caller like any other large value.
 fn count(field: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
     let Some(value) = value else {
         return Ok(None);
@@ -168,7 +172,10 @@ fn count(field: &str, value: Option<&str>) -> Result<Option<u64>, ApiError> {
             "must be a whole number, 0 or more",
         ));
     }
-    Ok(Some(value.parse().unwrap_or(u64::MAX)))
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::invalid(field, format!("must be at most {}", u64::MAX)))
 }
 
 /// A price bound: money as every request spells it (digits, an optional

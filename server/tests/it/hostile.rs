@@ -353,10 +353,14 @@ async fn ids_in_paths_have_one_spelling_and_errors_name_no_rust_types() {
         "/api/v1/orders/0193a5c400007000800000000000000f",
         "/api/v1/orders/urn:uuid:0193a5c4-0000-7000-8000-00000000000f",
         "/api/v1/orders/%7B0193a5c4-0000-7000-8000-00000000000f%7D",
+        "/api/v1/products/1.0",
+        "/api/v1/products/1.",
+        "/api/v1/inventory/1.00",
     ] {
+        // Another spelling of an id names nothing.
         let answer = server.admin("GET", path, None).await;
-        assert_eq!(answer.status, 400, "{path}: {}", answer.text);
-        assert_eq!(answer.body["code"], "invalid_request");
+        assert_eq!(answer.status, 404, "{path}: {}", answer.text);
+        assert_eq!(answer.body["code"], "not_found");
     }
     let unknown = server
         .admin(
