@@ -427,9 +427,8 @@ fn check(request: &str, status: u16, content_type: &str, body: &Value, head: boo
     let code = body.get("code").and_then(Value::as_str).unwrap_or("");
     if status >= 500 {
         // A HEAD answer has no body to name its code.
-        let search = request.contains("/search")
-            && status == 503
-            && (code == "search_unavailable" || head);
+        let search =
+            request.contains("/search") && status == 503 && (code == "search_unavailable" || head);
         assert!(search, "{request} answered {status}: {body}");
         return;
     }

@@ -19,6 +19,11 @@ pub(crate) const POSITIVE_MONEY_PATTERN: &str =
 /// A text field the catalog keeps: no control characters (Unicode `Cc`).
 const TEXT_PATTERN: &str = r"^[^\u0000-\u001f\u007f-\u009f]+$";
 
+/// The characters `str::trim` removes (Unicode `White_Space`), as a
+/// regular expression's class body.
+const WHITE_SPACE: &str =
+    r"\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
 /// The document as served, for an engine configured with `config`.
 pub(super) fn exact(openapi: &utoipa::openapi::OpenApi, config: &EngineConfig) -> Value {
     let mut document = serde_json::to_value(openapi).expect("an OpenAPI document serializes");
@@ -26,7 +31,8 @@ pub(super) fn exact(openapi: &utoipa::openapi::OpenApi, config: &EngineConfig) -
     walk(&mut document, &mut money_patterns);
     walk(&mut document, &mut user_ids);
     // The operator's order list filters by one of the statuses.
-    if let Some(parameters) = document["paths"]["/api/v1/orders"]["get"]["parameters"].as_array_mut()
+    if let Some(parameters) =
+        document["paths"]["/api/v1/orders"]["get"]["parameters"].as_array_mut()
     {
         for parameter in parameters {
             if parameter["name"] == "status" {
@@ -65,6 +71,12 @@ pub(super) fn exact(openapi: &utoipa::openapi::OpenApi, config: &EngineConfig) -
         schemas[name]["properties"]["low_stock_threshold"]["maximum"] =
             json!(mercato_engine::LOW_STOCK_THRESHOLD_MAX);
     }
+    // A demo sign-in name: a user id once trimmed of white space (Rust's
+    // `char::is_whitespace`, spelled out: regex dialects differ on `\s`).
+    schemas["DemoSignIn"]["properties"]["name"]["pattern"] = json!(format!(
+        "^{TEXT}*[^{WHITE_SPACE}\\u0000-\\u001f\\u007f-\\u009f]{TEXT}*$",
+        TEXT = "[^\\u0000-\\u001f\\u007f-\\u009f]",
+    ));
     // The reservation deadline this engine allows.
     let ttl = &mut schemas["Reserve"]["properties"]["ttl_seconds"];
     ttl["minimum"] = json!(1);

@@ -166,6 +166,9 @@ pub(crate) async fn list_reservations(
     ApiQuery(query): ApiQuery<ListReservations>,
 ) -> Result<Json<ReservationList>, ApiError> {
     let limit = crate::api::products::page_limit(query.limit)?;
+    if query.product_id == Some(0) {
+        return Err(ApiError::invalid("product_id", "must be at least 1"));
+    }
     let reservations = state
         .engine
         .active_reservations(query.product_id.map(ProductId), limit)?;

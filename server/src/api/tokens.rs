@@ -90,8 +90,9 @@ pub(crate) async fn create_token(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DemoSignIn {
-    /// Who is signing in (1 to 255 characters, no control characters);
-    /// trimmed and lower-cased, it becomes the `user_id`.
+    /// Who is signing in (1 to 255 characters, no control characters, not
+    /// only white space); trimmed, with ASCII letters lower-cased, it
+    /// becomes the `user_id` (so `Ada@Example.com` is `ada@example.com`).
     #[schema(min_length = 1, max_length = 255, example = "ada@example.com")]
     name: String,
 }
@@ -120,7 +121,9 @@ pub(crate) async fn demo_sign_in(
             "the demo sign-in is switched off on this server: sign in through the shop's own login",
         ));
     }
-    let user_id = request.name.trim().to_lowercase();
+    // ASCII only: a lower-cased letter elsewhere may be two characters,
+    // and the id must stay within the length the name was checked for.
+    let user_id = request.name.trim().to_ascii_lowercase();
     if user_id.is_empty() {
         return Err(ApiError::invalid("name", "must not be blank"));
     }

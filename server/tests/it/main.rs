@@ -15,6 +15,7 @@ mod orders;
 mod payments;
 mod replication;
 mod routes;
+mod schemathesis;
 mod search;
 mod streams;
 mod support;
