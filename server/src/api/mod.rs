@@ -31,7 +31,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::trace::TraceLayer;
-use tower_http::trace::{DefaultOnRequest, DefaultOnResponse};
+use tower_http::trace::{DefaultOnFailure, DefaultOnRequest, DefaultOnResponse};
 use tracing::Level;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -329,7 +329,12 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id)
                 })
                 .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)))
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // A 5xx answer is not an error of the server as such (a
+                // 503 while the index opens, or overloaded): the response
+                // line says it; internal errors are logged at ERROR where
+                // they happen (`ApiError::internal`).
+                .on_failure(DefaultOnFailure::new().level(Level::DEBUG)))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::internal("a handler panicked").into_response()
