@@ -378,19 +378,29 @@ pub(crate) async fn list_user_orders(
         )));
     }
     let limit = page_limit(query.limit)?;
-    let before = query
-        .cursor
-        .as_deref()
+    let before = before(query.cursor.as_deref())?;
+    Ok(Json(OrderPage::from(
+        state.engine.orders_of_user(&user_id, before, limit)?,
+    )))
+}
+
+/// The order a page starts before, from a previous page's cursor.
+fn before(cursor: Option<&str>) -> Result<Option<OrderId>, ApiError> {
+    Ok(cursor
         .map(|cursor| cursor::ORDERS.decode(cursor))
         .transpose()?
-        .map(OrderId::from_u128);
-    let page = state.engine.orders_of_user(&user_id, before, limit)?;
-    Ok(Json(OrderPage {
-        items: page.items.iter().map(OrderBody::from).collect(),
-        next_cursor: page
-            .next_before
-            .map(|before| cursor::ORDERS.encode(before.as_u128())),
-    }))
+        .map(OrderId::from_u128))
+}
+
+impl From<mercato_engine::OrderPage> for OrderPage {
+    fn from(page: mercato_engine::OrderPage) -> OrderPage {
+        OrderPage {
+            items: page.items.iter().map(OrderBody::from).collect(),
+            next_cursor: page
+                .next_before
+                .map(|before| cursor::ORDERS.encode(before.as_u128())),
+        }
+    }
 }
 
 /// Listing parameters of every order.
@@ -442,19 +452,10 @@ pub(crate) async fn list_orders(
         })
         .transpose()?;
     let limit = page_limit(query.limit)?;
-    let before = query
-        .cursor
-        .as_deref()
-        .map(|cursor| cursor::ORDERS.decode(cursor))
-        .transpose()?
-        .map(OrderId::from_u128);
-    let page = state.engine.orders(before, status, limit)?;
-    Ok(Json(OrderPage {
-        items: page.items.iter().map(OrderBody::from).collect(),
-        next_cursor: page
-            .next_before
-            .map(|before| cursor::ORDERS.encode(before.as_u128())),
-    }))
+    let before = before(query.cursor.as_deref())?;
+    Ok(Json(OrderPage::from(
+        state.engine.orders(before, status, limit)?,
+    )))
 }
 
 /// Cancel an order.

@@ -611,3 +611,34 @@ async fn the_binary_searches_the_sample_catalog_and_reindexes_it_when_stopped() 
         get_json(&client, format!("{}/api/v1/search?q=yoga+mat", server.base)).await;
     assert_eq!(answer["total"], found["total"], "rebuilt at start");
 }
+
+/// Runs a tool to its end within `timeout` and returns what it printed
+/// (stdout, then stderr); panics with that text when it fails.
+pub(crate) async fn run_tool(
+    command: &mut tokio::process::Command,
+    timeout: Duration,
+    what: &str,
+) -> String {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = command.spawn().unwrap_or_else(|error| {
+        panic!("cannot start {what}: {error} (is Node.js 18+ with npm installed?)")
+    });
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within {timeout:?}"))
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{text}",
+        output.status
+    );
+    text
+}

@@ -5,10 +5,9 @@
 //! `target/tmp/browser-screenshots/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::binary::{TOKEN, start, wait_ready};
+use crate::binary::{TOKEN, run_tool as run, start, wait_ready};
 
 /// Debian's chromium; the test needs it (`.ci/run` installs it).
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -20,31 +19,6 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-async fn run(command: &mut tokio::process::Command, timeout: Duration, what: &str) -> String {
-    command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let child = command.spawn().unwrap_or_else(|error| {
-        panic!("cannot start {what}: {error} (is Node.js 18+ with npm installed?)")
-    });
-    let output = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within {timeout:?}"))
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{text}",
-        output.status
-    );
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

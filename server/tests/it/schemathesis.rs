@@ -6,10 +6,9 @@
 //! cannot express are in `server/tests/schemathesis/schemathesis.toml`.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use crate::binary::{TOKEN, start, wait_ready};
+use crate::binary::{TOKEN, run_tool, start, wait_ready};
 
 /// The version `.ci/run` installs.
 const SCHEMATHESIS_VERSION: &str = "4.32.5";
@@ -56,24 +55,9 @@ async fn schemathesis_finds_the_document_exact() {
         .args(["--request-timeout", "30", "--no-color"])
         .arg("--report-dir")
         .arg(reports.path())
-        .current_dir(reports.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(RUN_TIMEOUT, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("schemathesis did not finish within {RUN_TIMEOUT:?}"))
-        .expect("schemathesis starts");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success(),
-        "schemathesis failed ({}):\n{text}",
-        output.status
-    );
+        .current_dir(reports.path());
+    // Fails with schemathesis's report when any check fails.
+    let text = run_tool(&mut command, RUN_TIMEOUT, "schemathesis").await;
     assert!(
         !text.contains("Failures:"),
         "schemathesis reported failures:\n{text}"
