@@ -347,6 +347,12 @@ struct ServeArgs {
     /// (MERCATO_NO_DEMO_SIGN_IN takes 1/0, true/false, yes/no, on/off).
     #[arg(long, env = "MERCATO_NO_DEMO_SIGN_IN", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     no_demo_sign_in: bool,
+    /// Run without the search index: the search routes answer 503. For a
+    /// primary whose followers serve search, or to measure the indexer's
+    /// cost. The index is not touched; a later start without the flag
+    /// catches it up (MERCATO_NO_SEARCH takes 1/0, true/false, ...).
+    #[arg(long, env = "MERCATO_NO_SEARCH", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    no_search: bool,
     /// At shutdown, how long requests in flight may finish before every
     /// connection is closed, in milliseconds.
     #[arg(long, env = "MERCATO_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
@@ -826,6 +832,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         },
         empty: args.empty,
         demo_sign_in: !args.no_demo_sign_in,
+        search: !args.no_search,
         catalog: args.catalog,
         currency: args.currency,
         admin_token: args.admin_token,

@@ -44,6 +44,10 @@ pub struct ServerConfig {
     /// Whether the storefront's demo sign-in (a name, no password) mints
     /// customer tokens.
     pub demo_sign_in: bool,
+    /// Whether to open (and keep up to date) the search index. Without it
+    /// the search routes answer 503 `search_unavailable`: for a primary
+    /// whose followers serve search, or to measure the indexer's cost.
+    pub search: bool,
     /// A catalog file (JSON Lines or CSV, by its extension; JSON Lines when
     /// it has neither) to load instead of the shipped sample.
     pub catalog: Option<PathBuf>,
@@ -259,11 +263,13 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         state = state.with_replication(replication.clone());
     }
     let app = crate::api::router(state.clone());
-    state.require_search();
-    let search = tokio::spawn(open_search(
-        state.clone(),
-        config.data_dir.join(INDEX_DIRECTORY_NAME),
-    ));
+    let search = config.search.then(|| {
+        state.require_search();
+        tokio::spawn(open_search(
+            state.clone(),
+            config.data_dir.join(INDEX_DIRECTORY_NAME),
+        ))
+    });
 
     println!("mercato listening on http://{address}");
     println!("data directory: {}", config.data_dir.display());
@@ -306,6 +312,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     if !config.demo_sign_in {
         println!("demo sign-in: off");
     }
+    if !config.search {
+        println!("search: off (--no-search): the search routes answer 503");
+    }
     println!("API reference: http://{address}/docs");
 
     crate::listener::serve(listener, app, config.connections, shutdown_signal(state)).await;
@@ -327,7 +336,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     }
     // The indexer commits its position; the index is caught up at the next
     // start from there. An index still being rebuilt is waited for.
-    if let Ok(Some(indexer)) = search.await {
+    let indexer = match search {
+        Some(search) => search.await.ok().flatten(),
+        None => None,
+    };
+    if let Some(indexer) = indexer {
         let stopped = tokio::task::spawn_blocking(move || indexer.stop()).await;
         if let Ok(Err(error)) = stopped {
             tracing::error!(%error, "the search indexer stopped with an error");

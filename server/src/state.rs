@@ -178,6 +178,11 @@ impl AppState {
         self.search.get().map(|attached| &attached.index)
     }
 
+    /// Whether a search index is expected ([`AppState::require_search`]).
+    pub(crate) fn is_search_required(&self) -> bool {
+        self.search_required.load(Ordering::SeqCst)
+    }
+
     /// False while a required search index is not attached or has not yet
     /// caught up with the log as it was when it was attached.
     pub(crate) fn is_search_ready(&self) -> bool {

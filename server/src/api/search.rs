@@ -153,10 +153,18 @@ fn index_error(error: IndexError) -> ApiError {
 
 fn attached(state: &AppState) -> Result<SearchIndex, ApiError> {
     state.search_index().cloned().ok_or_else(|| {
-        ApiError::new(
-            "search_unavailable",
-            "the search index is not open yet; retry shortly",
-        )
+        if state.is_search_required() {
+            ApiError::new(
+                "search_unavailable",
+                "the search index is not open yet; retry shortly",
+            )
+        } else {
+            ApiError::new(
+                "search_unavailable",
+                "this server has no search index (it runs with --no-search, or is \
+                 embedded without one)",
+            )
+        }
     })
 }
 

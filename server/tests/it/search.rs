@@ -475,3 +475,42 @@ async fn the_openapi_document_describes_the_search_routes() {
     );
     assert!(openapi["components"]["schemas"]["SearchBody"].is_object());
 }
+
+/// `mercato serve --no-search`: ready without an index, the search routes
+/// refuse with a problem that says why, and no index directory is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_search_is_ready_and_says_so() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::binary::start(
+        data.path(),
+        &["--no-search"],
+        &[],
+        Some(crate::binary::TOKEN),
+    );
+    let client = reqwest::Client::new();
+    crate::binary::wait_ready(&server, &client).await;
+    for path in ["/api/v1/search?q=lamp", "/api/v1/search/suggest?q=la"] {
+        let answer = client
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 503, "{path}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["code"], "search_unavailable", "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().contains("--no-search"),
+            "{body}"
+        );
+    }
+    // The catalog and stock are served as ever.
+    let products =
+        crate::binary::get_json(&client, format!("{}/api/v1/products", server.base)).await;
+    assert!(
+        !products["items"].as_array().unwrap().is_empty(),
+        "{products}"
+    );
+    let output = crate::binary::output_with(&server, "search: off").await;
+    assert!(output.contains("search: off (--no-search)"), "{output}");
+    assert!(!data.path().join(INDEX_DIRECTORY_NAME).exists());
+}
