@@ -14,6 +14,9 @@ cd "$(dirname "$0")"
 build=(-a)
 if [ "${1:-}" = "--quick" ]; then
     build=(--dev -s none)
+    # No debug info: the build is what CI waits for; a crash's input is
+    # kept and replays with full backtraces in server/tests/it/fuzz.rs.
+    export CARGO_PROFILE_DEV_DEBUG=0
     shift
 fi
 seconds="${1:-10}"
