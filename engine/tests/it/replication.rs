@@ -197,3 +197,314 @@ fn next_with_records(gate: &mercato_engine::ReplicationGate) -> mercato_engine::
         batch.release();
     }
 }
+
+/// The NATS JetStream transport against a real `nats-server` (Debian's
+/// package; `.ci/run` installs it): records larger than the server's
+/// `max_payload` go in chunks, and the log stream is trimmed after
+/// snapshots.
+#[cfg(feature = "nats")]
+mod over_nats {
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use mercato_engine::nats::{Follower, NatsConfig, Publisher};
+    use mercato_engine::{Engine, ManualClock, NewProduct, ProductId, ReplicationRole};
+
+    use super::open;
+    use crate::support::START;
+
+    /// A `nats-server` with JetStream on a free loopback port, killed on drop.
+    struct NatsServer {
+        child: Child,
+        url: String,
+    }
+
+    impl Drop for NatsServer {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl NatsServer {
+        /// `max_payload` in bytes (the server's default is 1 MiB).
+        fn start(dir: &Path, max_payload: usize) -> NatsServer {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let store = dir.join("jetstream");
+            let config = dir.join("nats.conf");
+            std::fs::write(
+                &config,
+                format!(
+                    "listen: 127.0.0.1:{port}\nmax_payload: {max_payload}\njetstream {{ store_dir: {:?} }}\n",
+                    store.display().to_string()
+                ),
+            )
+            .unwrap();
+            let child = Command::new("nats-server")
+                .arg("-c")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|error| {
+                    panic!("cannot start nats-server ({error}); apt-get install -y nats-server")
+                });
+            let server = NatsServer {
+                child,
+                url: format!("nats://127.0.0.1:{port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "nats-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            server
+        }
+    }
+
+    fn nats_config(url: &str, store: &str, snapshot_every_records: u64) -> NatsConfig {
+        let mut config = NatsConfig::new(url);
+        config.store = store.to_owned();
+        config.snapshot_every_records = snapshot_every_records;
+        config
+    }
+
+    /// Waits (at most 60 s) for `done`.
+    async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn primary(dir: &Path, clock: &ManualClock, config: NatsConfig) -> (Engine, Publisher) {
+        let engine = open(dir, clock, ReplicationRole::Primary, false);
+        let publisher = Publisher::start(engine.clone(), config).unwrap();
+        let writes = engine.clone();
+        eventually("the primary takes writes", move || !writes.is_read_only()).await;
+        (engine, publisher)
+    }
+
+    async fn follower(dir: &Path, clock: &ManualClock, config: NatsConfig) -> (Engine, Follower) {
+        let engine = open(dir, clock, ReplicationRole::Follower, false);
+        let follower = Follower::start(engine.clone(), config).await.unwrap();
+        (engine, follower)
+    }
+
+    /// Waits until `follower` holds what `primary` holds, and checks that
+    /// every table is the same.
+    async fn same_store(primary: &Engine, follower: &Engine) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let target = primary.last_lsn();
+            if follower.last_lsn() >= target {
+                let theirs = primary.replication_snapshot().unwrap();
+                let ours = follower.replication_snapshot().unwrap();
+                if theirs.lsn == ours.lsn {
+                    assert!(ours == theirs, "the follower's tables are the primary's");
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the follower is at {} short of {target}",
+                follower.last_lsn()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn catalog(first: u64, count: u64) -> Vec<NewProduct> {
+        (first..first + count)
+            .map(|id| NewProduct {
+                id: Some(ProductId(id)),
+                name: format!("Imported product {id}"),
+                description: Some(format!("{id} ").repeat(60)),
+                category: Some("imported".to_owned()),
+                price: "12.50".parse().unwrap(),
+                on_hand: id % 17,
+                ..NewProduct::default()
+            })
+            .collect()
+    }
+
+    /// Every message of the log stream: (its `Mercato-Chunk`, if any).
+    async fn log_messages(url: &str, store: &str) -> (u64, Vec<Option<String>>) {
+        let client = async_nats::connect(url).await.unwrap();
+        let context = async_nats::jetstream::new(client);
+        let mut stream = context
+            .get_stream(format!("MERCATO_{}_LOG", store.to_ascii_uppercase()))
+            .await
+            .unwrap();
+        let state = stream.info().await.unwrap().state.clone();
+        let mut chunks = Vec::new();
+        if state.messages > 0 {
+            for sequence in state.first_sequence..=state.last_sequence {
+                let message = stream.get_raw_message(sequence).await.unwrap();
+                chunks.push(
+                    message
+                        .headers
+                        .get("Mercato-Chunk")
+                        .map(|value| value.as_str().to_owned()),
+                );
+            }
+        }
+        (state.messages, chunks)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replication_of_records_larger_than_max_payload_goes_in_chunks() {
+        let clock = ManualClock::new(START);
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start(dir.path(), 65_536);
+        // Snapshots only at the start (of an empty store) at first.
+        let config = nats_config(&nats.url, "big", 1_000_000);
+        let (primary, publisher) =
+            primary(&dir.path().join("primary"), &clock, config.clone()).await;
+        let (early, early_follower) =
+            follower(&dir.path().join("early"), &clock, config.clone()).await;
+
+        // One batch of 3,000 products: a record of about 1.4 MB.
+        primary.import_products(catalog(1, 3_000)).await.unwrap();
+        let import_lsn = primary.last_lsn();
+        primary.set_stock(ProductId(7), 70).await.unwrap();
+        primary.import_products(catalog(5_001, 40)).await.unwrap();
+        same_store(&primary, &early).await;
+        assert_eq!(
+            early.product(ProductId(2_999)).unwrap(),
+            primary.product(ProductId(2_999)).unwrap()
+        );
+        let (_, chunks) = log_messages(&nats.url, "big").await;
+        let count: u64 = chunks
+            .iter()
+            .flatten()
+            .find_map(|chunk| {
+                chunk
+                    .split_once('/')
+                    .map(|(_, count)| count.parse().unwrap())
+            })
+            .expect("the import went in chunks");
+        assert!(count >= 16, "{count} chunks of under 64 KiB each");
+        assert_eq!(
+            chunks.iter().flatten().count() as u64,
+            count,
+            "one record in chunks, the others whole"
+        );
+        assert!(import_lsn < primary.last_lsn());
+
+        // A follower started now takes the empty snapshot and every record.
+        let (late, late_follower) =
+            follower(&dir.path().join("late"), &clock, config.clone()).await;
+        same_store(&primary, &late).await;
+
+        // A primary restarted with frequent snapshots uploads one of the
+        // imported store (larger than max_payload: the object store chunks
+        // it); a follower started afterwards starts from it.
+        publisher.stop().await;
+        let publisher =
+            Publisher::start(primary.clone(), nats_config(&nats.url, "big", 1)).unwrap();
+        let status = publisher.status();
+        let lsn = primary.last_lsn();
+        eventually("a snapshot of the imported store is uploaded", || {
+            status.snapshot_lsn.load(Ordering::SeqCst) >= lsn
+        })
+        .await;
+        primary.set_stock(ProductId(8), 80).await.unwrap();
+        let (newest, newest_follower) = follower(&dir.path().join("newest"), &clock, config).await;
+        same_store(&primary, &newest).await;
+        same_store(&primary, &early).await;
+        assert!(!early_follower.status().stopped.load(Ordering::SeqCst));
+
+        for follower in [early_follower, late_follower, newest_follower] {
+            follower.stop().await;
+        }
+        publisher.stop().await;
+        for engine in [early, late, newest, primary] {
+            engine.shutdown();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replication_trims_the_log_stream_after_snapshots() {
+        let clock = ManualClock::new(START);
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start(dir.path(), 1 << 20);
+        let every = 5;
+        let config = nats_config(&nats.url, "trim", every);
+        let (primary, publisher) =
+            primary(&dir.path().join("primary"), &clock, config.clone()).await;
+        primary.import_products(catalog(1, 20)).await.unwrap();
+        let (running, running_follower) =
+            follower(&dir.path().join("running"), &clock, config.clone()).await;
+        let (stopped, stopped_follower) =
+            follower(&dir.path().join("stopped"), &clock, config.clone()).await;
+        same_store(&primary, &stopped).await;
+        // One follower stops here; the primary goes on.
+        stopped_follower.stop().await;
+        let stopped_at = stopped.last_lsn();
+        stopped.shutdown();
+        drop(stopped);
+        for round in 0..300_u64 {
+            primary
+                .set_stock(ProductId(1 + round % 20), round)
+                .await
+                .unwrap();
+        }
+        let last = primary.last_lsn();
+        assert!(last > stopped_at + 300);
+        same_store(&primary, &running).await;
+
+        // The stream keeps the records after the older of the last two
+        // snapshots: at most about two snapshot intervals, not 300 records.
+        let status = publisher.status();
+        eventually("a snapshot at the last record", || {
+            status.snapshot_lsn.load(Ordering::SeqCst) + every > last
+        })
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (messages, _) = log_messages(&nats.url, "trim").await;
+            if messages <= 4 * every {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stream holds {messages} messages"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // A follower started now bootstraps from a snapshot and finds every
+        // record after it.
+        let (late, late_follower) =
+            follower(&dir.path().join("late"), &clock, config.clone()).await;
+        same_store(&primary, &late).await;
+
+        // The stopped follower's next record is gone from the stream: it
+        // stops following, says why, and changes nothing.
+        let (stopped, stopped_follower) =
+            follower(&dir.path().join("stopped"), &clock, config).await;
+        let stop = stopped_follower.status();
+        eventually("the follower behind the trim stops", || {
+            stop.stopped.load(Ordering::SeqCst)
+        })
+        .await;
+        assert_eq!(stopped.last_lsn(), stopped_at);
+        assert!(!running_follower.status().stopped.load(Ordering::SeqCst));
+
+        for follower in [running_follower, late_follower, stopped_follower] {
+            follower.stop().await;
+        }
+        publisher.stop().await;
+        for engine in [running, late, stopped, primary] {
+            engine.shutdown();
+        }
+    }
+}
