@@ -35,8 +35,9 @@
 //! stream's messages up to the *older* of the last two snapshots: a new
 //! follower (which starts from the newest snapshot, or from the one before
 //! it if it fetched that just before) always finds the next record. A
-//! follower that falls behind the purge stops with an error saying to
-//! start it afresh.
+//! follower that fell behind the purge (stopped for long) installs the
+//! newest snapshot in place of its store
+//! ([`Engine::bootstrap_follower`]) and follows from there.
 //!
 //! **Fencing.** Every publish to the log stream carries
 //! `Nats-Expected-Last-Sequence`: the stream's last sequence as this
@@ -1347,11 +1348,22 @@ async fn follow(
     status
         .replicated_lsn
         .store(engine.last_lsn(), Ordering::SeqCst);
-    let start = start_sequence(&mut log, engine.last_lsn()).await?;
-    let Some(start) = start else {
+    let mut start = start_sequence(&mut log, engine.last_lsn()).await?;
+    if let Start::Trimmed(reason) = &start {
+        // Behind the stream's trim: the newest snapshot is past this
+        // follower (the trim keeps what follows the one before it).
+        tracing::warn!(%reason, "starting again from the newest snapshot");
+        bootstrap(engine, &bucket, &mut stopped).await?;
+        status
+            .replicated_lsn
+            .store(engine.last_lsn(), Ordering::SeqCst);
+        start = start_sequence(&mut log, engine.last_lsn()).await?;
+    }
+    let start = match start {
+        Start::At(start) => start,
         // Nothing after our position yet: start from the next message.
-        let next = log.info().await.map_err(transient)?.state.last_sequence + 1;
-        return follow_from(engine, config, status, &log, next, stopped, until).await;
+        Start::AfterTail => log.info().await.map_err(transient)?.state.last_sequence + 1,
+        Start::Trimmed(reason) => return Err(Failure::Fatal(reason)),
     };
     follow_from(engine, config, status, &log, start, stopped, until).await
 }
@@ -1376,9 +1388,18 @@ async fn bootstrap(
     let snapshot =
         ReplicaSnapshot::decode(&bytes).map_err(|error| Failure::Fatal(error.to_string()))?;
     let lsn = snapshot.lsn;
+    let ours = engine.last_lsn();
+    if ours > 0 && lsn <= ours {
+        return Err(Failure::Fatal(format!(
+            "this follower (at record {ours}) needs records the log stream no longer holds, and \
+             the newest snapshot (record {lsn}) is not past it: stop it, empty its data directory \
+             and start it again"
+        )));
+    }
     tracing::info!(
         lsn,
         bytes = bytes.len(),
+        replaces = ours,
         "installing the primary's snapshot"
     );
     engine
@@ -1392,9 +1413,19 @@ async fn bootstrap(
 /// (binary search over the stream; record numbers never decrease in it),
 /// or `None` when the stream holds nothing after it. A stream whose first
 /// message is already past `lsn + 1` lost what this follower needs.
-async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Option<u64>, Failure> {
+/// Where a follower at a record starts reading the stream.
+enum Start {
+    /// At this stream sequence.
+    At(u64),
+    /// After the stream's last message: nothing newer yet.
+    AfterTail,
+    /// Its next record was trimmed from the stream (why, for a person).
+    Trimmed(String),
+}
+
+async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Start, Failure> {
     let Some(start) = first_after(log, lsn).await? else {
-        return Ok(None);
+        return Ok(Start::AfterTail);
     };
     let message = log.get_raw_message(start).await.map_err(transient)?;
     let at = header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?;
@@ -1408,14 +1439,13 @@ async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Option<u64
         at > lsn + 1 || chunk.is_some_and(|(index, _)| index > 1)
     };
     if missing {
-        return Err(Failure::Fatal(format!(
+        return Ok(Start::Trimmed(format!(
             "the log stream no longer holds record {} (it was trimmed after newer snapshots; it \
-             starts at record {at}) and this follower is at record {lsn}: stop it, empty its data \
-             directory and start it again to take the newest snapshot",
+             starts at record {at}) and this follower is at record {lsn}",
             lsn + 1
         )));
     }
-    Ok(Some(start))
+    Ok(Start::At(start))
 }
 
 /// The stream sequence of the first message whose record follows `lsn`
