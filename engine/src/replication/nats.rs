@@ -1450,7 +1450,10 @@ async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Start, Fai
 
 /// The stream sequence of the first message whose record follows `lsn`
 /// (binary search: record numbers never decrease in the stream), `None`
-/// when there is none.
+/// when there is none. (One dip: a promotion marker after a deposed
+/// primary's unfinished record names the record before it. The search
+/// then lands on the unfinished record's first chunk or on the message
+/// after the marker, never inside a record, and both are sound starts.)
 async fn first_after(log: &mut stream::Stream, lsn: u64) -> Result<Option<u64>, Failure> {
     let info = log.info().await.map_err(transient)?;
     let (first, last) = (info.state.first_sequence, info.state.last_sequence);
