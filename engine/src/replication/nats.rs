@@ -90,6 +90,9 @@ const _: () = assert!(
 );
 /// The object store's chunks of a snapshot, at most (its own default).
 const SNAPSHOT_CHUNK_BYTES_MAX: usize = 128 * 1_024;
+/// How long a snapshot's download may go without a byte before it is
+/// started again.
+const SNAPSHOT_READ_IDLE_MAX: Duration = Duration::from_secs(5);
 const SNAPSHOT_OBJECT: &str = "latest";
 /// The file in the data directory holding this primary's epoch.
 pub const EPOCH_FILE_NAME: &str = "replication_epoch";
@@ -674,6 +677,8 @@ async fn publish_records_inner(
     let mut lsn_watch = engine.watch_lsn();
     let mut last_trim = Instant::now();
     let mut trimmed = 0;
+    // The log stream's messages up to this record are to be purged.
+    let mut purge_due = None;
     loop {
         let records = engine
             .replication_records_after(published, PUBLISH_BATCH_MAX)
@@ -764,14 +769,8 @@ async fn publish_records_inner(
                 upload_snapshot(&bucket, &snapshot, chunk_bytes).await?;
                 // The records up to the snapshot before this one are no
                 // longer needed by a follower that starts now.
-                if let Some(older) = snapshot_lsn
-                    && let Err(failure) = purge_through(&mut log, older).await
-                {
-                    tracing::warn!(
-                        ?failure,
-                        older,
-                        "trimming the log stream failed; retried at the next snapshot"
-                    );
+                if snapshot_lsn.is_some() {
+                    purge_due = snapshot_lsn;
                 }
                 snapshot_lsn = Some(snapshot.lsn);
                 status.snapshot_lsn.store(snapshot.lsn, Ordering::SeqCst);
@@ -780,6 +779,16 @@ async fn publish_records_inner(
                     bytes = snapshot.payload.len(),
                     "snapshot uploaded"
                 );
+            }
+        }
+        if let Some(older) = purge_due {
+            match purge_through(&mut log, older).await {
+                Ok(_) => purge_due = None,
+                Err(failure) => tracing::warn!(
+                    ?failure,
+                    older,
+                    "trimming the log stream failed; retried after the next round"
+                ),
             }
         }
         if published > trimmed
@@ -1383,8 +1392,26 @@ async fn bootstrap(
             _ = stopped.wait_for(|stop| *stop) => return Err(transient("stopped")),
         }
     };
+    // The publisher may replace the object meanwhile, purging the chunks
+    // being read: a download that stalls is started again.
     let mut bytes = Vec::new();
-    object.read_to_end(&mut bytes).await.map_err(transient)?;
+    let mut buffer = vec![0; SNAPSHOT_CHUNK_BYTES_MAX];
+    loop {
+        let read = tokio::time::timeout(SNAPSHOT_READ_IDLE_MAX, object.read(&mut buffer))
+            .await
+            .map_err(|_| {
+                transient(format!(
+                    "the snapshot's download stalled for {SNAPSHOT_READ_IDLE_MAX:?} after {} \
+                     bytes (replaced meanwhile?)",
+                    bytes.len()
+                ))
+            })?
+            .map_err(transient)?;
+        if read == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buffer[..read]);
+    }
     let snapshot =
         ReplicaSnapshot::decode(&bytes).map_err(|error| Failure::Fatal(error.to_string()))?;
     let lsn = snapshot.lsn;

@@ -209,7 +209,7 @@ mod over_nats {
     use std::sync::atomic::Ordering;
     use std::time::{Duration, Instant};
 
-    use mercato_engine::nats::{Follower, NatsConfig, Publisher};
+    use mercato_engine::nats::{EPOCH_FILE_NAME, Follower, NatsConfig, Publisher, ReplicationMode};
     use mercato_engine::{Engine, ManualClock, NewProduct, ProductId, ReplicationRole};
 
     use super::open;
@@ -285,7 +285,8 @@ mod over_nats {
     }
 
     async fn primary(dir: &Path, clock: &ManualClock, config: NatsConfig) -> (Engine, Publisher) {
-        let engine = open(dir, clock, ReplicationRole::Primary, false);
+        let sync = config.mode == ReplicationMode::Sync;
+        let engine = open(dir, clock, ReplicationRole::Primary, sync);
         let publisher = Publisher::start(engine.clone(), config).unwrap();
         let writes = engine.clone();
         eventually("the primary takes writes", move || !writes.is_read_only()).await;
@@ -472,16 +473,27 @@ mod over_nats {
         same_store(&primary, &running).await;
 
         // The stream keeps the records after the older of the last two
-        // snapshots: at most about two snapshot intervals, not 300 records.
+        // snapshots. A publisher behind the store publishes a round of up
+        // to 256 records before its next snapshot: two more rounds of
+        // `every` writes, each followed by a snapshot (one is due once
+        // `every` records follow the last), make the last two snapshots
+        // close, and the stream then holds about two intervals (and the
+        // primary's few checkpoint records), not 300 records.
         let status = publisher.status();
-        eventually("a snapshot at the last record", || {
-            status.snapshot_lsn.load(Ordering::SeqCst) + every > last
-        })
-        .await;
+        for round in 0..2 {
+            for id in 1..=every {
+                primary.set_stock(ProductId(id), round).await.unwrap();
+            }
+            let last = primary.last_lsn();
+            eventually("a snapshot within an interval of the last record", || {
+                status.snapshot_lsn.load(Ordering::SeqCst) + every > last
+            })
+            .await;
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (messages, _) = log_messages(&nats.url, "trim").await;
-            if messages <= 4 * every {
+            if messages <= 6 * every {
                 break;
             }
             assert!(
@@ -520,5 +532,101 @@ mod over_nats {
         for engine in [running, late, stopped, primary] {
             engine.shutdown();
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replication_in_sync_mode_answers_a_record_in_chunks_once_all_are_acknowledged() {
+        let clock = ManualClock::new(START);
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start(dir.path(), 65_536);
+        let mut config = nats_config(&nats.url, "sync", 1_000_000);
+        config.mode = ReplicationMode::Sync;
+        let (primary, publisher) =
+            primary(&dir.path().join("primary"), &clock, config.clone()).await;
+        let mut follower_config = config.clone();
+        follower_config.mode = ReplicationMode::Async;
+        let (replica, replica_follower) =
+            follower(&dir.path().join("replica"), &clock, follower_config).await;
+        primary.import_products(catalog(1, 3_000)).await.unwrap();
+        // Answered: JetStream holds every chunk of it.
+        let lsn = primary.last_lsn();
+        assert!(publisher.status().replicated_lsn.load(Ordering::SeqCst) >= lsn);
+        primary.set_stock(ProductId(9), 90).await.unwrap();
+        same_store(&primary, &replica).await;
+        let (_, chunks) = log_messages(&nats.url, "sync").await;
+        assert!(
+            chunks.iter().flatten().count() >= 16,
+            "the import went in chunks"
+        );
+        replica_follower.stop().await;
+        publisher.stop().await;
+        replica.shutdown();
+        primary.shutdown();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replication_after_a_primary_stopped_mid_record_publishes_it_again_whole() {
+        let clock = ManualClock::new(START);
+        let dir = tempfile::tempdir().unwrap();
+        let nats = NatsServer::start(dir.path(), 65_536);
+        let config = nats_config(&nats.url, "torn", 1_000_000);
+        let primary_dir = dir.path().join("primary");
+        let (primary, publisher) = primary(&primary_dir, &clock, config.clone()).await;
+        let (replica, replica_follower) =
+            follower(&dir.path().join("replica"), &clock, config.clone()).await;
+        primary.import_products(catalog(1, 5)).await.unwrap();
+        same_store(&primary, &replica).await;
+        publisher.stop().await;
+
+        // The next record is kept here; the stream gets two of its first
+        // chunks only, as from a primary that died while publishing it.
+        primary.import_products(catalog(6, 3_000)).await.unwrap();
+        let torn = primary.last_lsn();
+        let epoch = std::fs::read_to_string(primary_dir.join(EPOCH_FILE_NAME)).unwrap();
+        let client = async_nats::connect(&nats.url).await.unwrap();
+        let context = async_nats::jetstream::new(client);
+        let mut stream = context.get_stream("MERCATO_TORN_LOG").await.unwrap();
+        let mut last = stream.info().await.unwrap().state.last_sequence;
+        let part = vec![7_u8; 40_000];
+        for index in 1..=2_u64 {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                "Nats-Msg-Id",
+                format!("{torn}:{index}/3@{}", last + 1).as_str(),
+            );
+            headers.insert("Nats-Expected-Last-Sequence", last.to_string().as_str());
+            headers.insert("Mercato-Lsn", torn.to_string().as_str());
+            headers.insert("Mercato-Epoch", epoch.trim());
+            headers.insert("Mercato-Chunk", format!("{index}/3").as_str());
+            headers.insert("Mercato-Record-Bytes", "120000");
+            headers.insert("Mercato-Record-Crc32", "1");
+            let ack = context
+                .publish_with_headers("mercato.torn.log", headers, part.clone().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            last = ack.sequence;
+        }
+        assert_eq!(
+            replica.last_lsn(),
+            torn - 1,
+            "nothing of an unfinished record is applied"
+        );
+
+        // Restarted, the publisher takes the record before the torn one as
+        // the stream's last and publishes the torn one again, whole; the
+        // follower drops the two chunks it held.
+        let publisher = Publisher::start(primary.clone(), config).unwrap();
+        same_store(&primary, &replica).await;
+        assert!(!replica_follower.status().stopped.load(Ordering::SeqCst));
+        assert_eq!(
+            replica.product(ProductId(2_999)).unwrap(),
+            primary.product(ProductId(2_999)).unwrap()
+        );
+        replica_follower.stop().await;
+        publisher.stop().await;
+        replica.shutdown();
+        primary.shutdown();
     }
 }
