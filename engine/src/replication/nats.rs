@@ -991,9 +991,12 @@ fn publish_failure(error: async_nats::jetstream::context::PublishError, lsn: u64
             "JetStream refused record {lsn}: the replicated log moved on without this primary \
              (another one was promoted)"
         )),
-        PublishErrorKind::MaxPayloadExceeded => Failure::Fatal(format!(
-            "a message of record {lsn} is larger than the NATS server's max_payload although \
-             records are split to fit it: {error}; the records are kept until it is fixed"
+        // Split to fit the server connected to at the start: another
+        // server (a reconnection in a cluster) may have a smaller limit.
+        // Reconnecting splits again for the server found then.
+        PublishErrorKind::MaxPayloadExceeded => transient(format!(
+            "a message of record {lsn} is larger than the NATS server's max_payload ({error}); \
+             give every server of the cluster the same max_payload"
         )),
         _ => transient(format!("publishing record {lsn}: {error}")),
     }
