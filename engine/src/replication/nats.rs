@@ -141,7 +141,9 @@ pub struct NatsConfig {
     pub mode: ReplicationMode,
     /// This server's URL, which followers name in their refusals of writes.
     pub advertise: Option<String>,
-    /// Records between two snapshots. Default: 100,000.
+    /// Records between two snapshots. Default: 100,000. The log stream
+    /// keeps the records after the snapshot before the newest: about twice
+    /// this many.
     pub snapshot_every_records: u64,
 }
 
