@@ -953,7 +953,12 @@ impl Engine {
         })
     }
 
-    /// Starts an empty follower from `snapshot` (made durable at once).
+    /// Starts an empty follower from `snapshot`, or replaces the store of
+    /// a follower behind it (whose next records its primary no longer
+    /// keeps): every replicated table becomes the snapshot's, as if it had
+    /// applied every record up to it. Made durable at once. A snapshot not
+    /// past a non-empty follower's last record is refused
+    /// ([`Error::Conflict`]).
     pub fn bootstrap_follower(&self, snapshot: ReplicaSnapshot) -> Pending<()> {
         self.submit(|reply| Command::Replication(ReplicationCommand::Bootstrap { snapshot, reply }))
     }

@@ -45,6 +45,24 @@ pub(crate) fn make_durable(txn: &mut redb::WriteTransaction) -> Result<(), Error
     Ok(())
 }
 
+/// Removes every table but `meta` and `replication_log`: every table the
+/// log's records (and so a snapshot) hold, whatever their list, so that a
+/// follower's store replaced by a snapshot keeps no row the snapshot lacks.
+/// Answers how many tables went.
+pub(crate) fn delete_logged_tables(txn: &redb::WriteTransaction) -> Result<usize, Error> {
+    use redb::TableHandle as _;
+    let kept = [META.name(), REPLICATION_LOG.name()];
+    let doomed: Vec<_> = txn
+        .list_tables()?
+        .filter(|table| !kept.contains(&table.name()))
+        .collect();
+    let count = doomed.len();
+    for table in doomed {
+        txn.delete_table(table)?;
+    }
+    Ok(count)
+}
+
 pub(crate) const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
 pub(crate) const ORDERS_BY_USER: TableDefinition<(&str, u128), ()> =
     TableDefinition::new("orders_by_user");

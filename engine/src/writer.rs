@@ -747,9 +747,13 @@ impl Writer {
                     self.apply_replicated(record.lsn, &record.payload, synced, reply);
                 }
                 Command::Replication(ReplicationCommand::Bootstrap { snapshot, reply }) => {
-                    if self.last_lsn != 0 || self.state.last_seq() != 0 {
-                        let error =
-                            Error::Conflict("a snapshot starts only an empty follower".to_owned());
+                    let empty = self.last_lsn == 0 && self.state.last_seq() == 0;
+                    if !empty && snapshot.lsn <= self.last_lsn {
+                        let error = Error::Conflict(format!(
+                            "a snapshot starts an empty follower or replaces the store of one \
+                             behind it; this one is at record {}, the snapshot at {}",
+                            self.last_lsn, snapshot.lsn
+                        ));
                         let _ = reply.sender.send(Err(error));
                         continue;
                     }
@@ -764,7 +768,7 @@ impl Writer {
                         let _ = reply.sender.send(Err(error));
                         continue;
                     }
-                    self.apply_replicated(snapshot.lsn, &snapshot.payload, true, reply);
+                    self.install_snapshot(snapshot.lsn, &snapshot.payload, !empty, reply);
                 }
                 Command::Replication(ReplicationCommand::Promote { reply }) => {
                     // Everything before is applied (answers in order); the
@@ -852,9 +856,33 @@ impl Writer {
         }
     }
 
-    /// Applies one primary record (or a snapshot, as record `lsn`) in a
-    /// write transaction of its own.
+    /// Installs a snapshot as record `lsn`, synced: into an empty store, or
+    /// (`replace`) in place of every replicated table of a follower behind
+    /// it, as if it had applied every record up to `lsn`.
+    fn install_snapshot(&mut self, lsn: u64, payload: &[u8], replace: bool, reply: Reply<()>) {
+        assert!(
+            lsn > self.last_lsn || !replace,
+            "a snapshot replaces an older store only"
+        );
+        self.apply_records(lsn, payload, true, replace, reply);
+    }
+
+    /// Applies one primary record in a write transaction of its own.
     fn apply_replicated(&mut self, lsn: u64, payload: &[u8], synced: bool, reply: Reply<()>) {
+        assert_eq!(lsn, self.last_lsn + 1, "records are applied in order");
+        self.apply_records(lsn, payload, synced, false, reply);
+    }
+
+    /// Applies `payload` (a record's or a snapshot's operations) as record
+    /// `lsn`, after removing every replicated table when `replace`.
+    fn apply_records(
+        &mut self,
+        lsn: u64,
+        payload: &[u8],
+        synced: bool,
+        replace: bool,
+        reply: Reply<()>,
+    ) {
         let answer: Answer = Box::new(move |error: Option<&Error>| {
             let _ = reply.sender.send(match error {
                 Some(error) => Err(error.clone()),
@@ -863,6 +891,10 @@ impl Writer {
         });
         let result = (|| -> Result<u64, Error> {
             let mut txn = self.begin(synced)?;
+            if replace {
+                let tables = storage::delete_logged_tables(&txn)?;
+                tracing::info!(tables, lsn, "replacing this follower's store by a snapshot");
+            }
             wal::replay(&txn, payload).map_err(|message| {
                 Error::corrupt("replicated", format!("record {lsn}: {message}"))
             })?;

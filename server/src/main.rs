@@ -392,7 +392,9 @@ struct ServeArgs {
     /// milliseconds (at most 10000).
     #[arg(long, env = "MERCATO_MIN_SEQ_WAIT_MS", default_value_t = 2_000)]
     min_seq_wait_ms: u64,
-    /// Log records between two snapshots in the object store.
+    /// Log records between two snapshots in the object store. The log
+    /// stream keeps the records after the snapshot before the newest (about
+    /// twice this many); a follower behind that starts from the newest.
     #[arg(
         long,
         env = "MERCATO_SNAPSHOT_EVERY_RECORDS",

@@ -205,7 +205,6 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     // it is promoted.
     let checkout = Checkout::standby(engine.clone(), gateway, CheckoutConfig::default())
         .map_err(ServeError::Payments)?;
-    let notifications = Arc::new(std::sync::Mutex::new(None::<Notifications>));
     let channels: Vec<&str> = config
         .notifications
         .channels
@@ -220,6 +219,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         config.limits,
         checkout.clone(),
     );
+    // The runner, once started: at once on a primary, at the promotion on
+    // a follower; the retry route wakes it and the shutdown stops it.
+    let notifications = state.notifications_slot();
     let replication = match &config.replication {
         None => None,
         Some(settings) if settings.follow => {
@@ -232,9 +234,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
                 }
                 match Notifications::start(runner_engine, runner_config) {
                     Ok(runner) => {
-                        *notifications
-                            .lock()
-                            .unwrap_or_else(|poison| poison.into_inner()) = Some(runner);
+                        if let Err(runner) = notifications.set(runner) {
+                            tracing::error!("a notification runner was already running");
+                            tokio::spawn(async move { runner.stop().await });
+                        }
                     }
                     Err(error) => {
                         tracing::error!(%error, "the notification runner did not start after the promotion")
@@ -253,10 +256,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
         checkout.activate().map_err(ServeError::Payments)?;
         let runner = Notifications::start(engine.clone(), prepared.config)
             .map_err(|error| ServeError::Notifications(error.to_string()))?;
-        state = state.with_notifications(runner.clone());
-        *notifications
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner()) = Some(runner);
+        let first = notifications.set(runner).is_ok();
+        assert!(first, "only a primary starts its runner here, once");
     }
     state.set_demo_sign_in(config.demo_sign_in);
     if let Some(replication) = &replication {
@@ -322,11 +323,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), ServeError> {
     // in hand (a restart resumes whatever it leaves), then the writer
     // finishes and syncs.
     checkout.stop().await;
-    let runner = notifications
-        .lock()
-        .unwrap_or_else(|poison| poison.into_inner())
-        .take();
-    if let Some(runner) = runner {
+    if let Some(runner) = notifications.get() {
         runner.stop().await;
     }
     // Publishing stops after the round in hand; records not yet shipped

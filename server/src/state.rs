@@ -24,9 +24,11 @@ pub struct SharedState {
     /// The saga runner: it takes orders through the payment gateway, makes
     /// refunds, and holds the gateway that verifies webhooks.
     pub checkout: Checkout,
-    /// The notification runner, when one runs over this engine: a retry
-    /// through the API wakes it.
-    pub notifications: Option<Notifications>,
+    /// The notification runner, once one runs over this engine (a
+    /// follower's starts when it is promoted): a retry through the API
+    /// wakes it. Shared with whoever starts and stops it
+    /// ([`AppState::notifications_slot`]).
+    notifications: Arc<OnceLock<Notifications>>,
     pub(crate) auth: Auth,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
@@ -108,7 +110,7 @@ impl AppState {
         AppState(Arc::new(SharedState {
             engine,
             checkout,
-            notifications: None,
+            notifications: Arc::new(OnceLock::new()),
             replication: None,
             auth,
             metrics,
@@ -130,10 +132,22 @@ impl AppState {
     ///
     /// If the state was already cloned.
     pub fn with_notifications(mut self, notifications: Notifications) -> AppState {
-        Arc::get_mut(&mut self.0)
-            .expect("with_notifications is called before the state is shared")
-            .notifications = Some(notifications);
+        let shared = Arc::get_mut(&mut self.0)
+            .expect("with_notifications is called before the state is shared");
+        shared.notifications = Arc::new(OnceLock::from(notifications));
         self
+    }
+
+    /// The notification runner, once one runs over this engine.
+    pub fn notifications(&self) -> Option<&Notifications> {
+        self.notifications.get()
+    }
+
+    /// Where the notification runner goes once it starts after the state
+    /// is shared (a follower's, at its promotion): the routes that wake
+    /// it find it there.
+    pub fn notifications_slot(&self) -> Arc<OnceLock<Notifications>> {
+        self.notifications.clone()
     }
 
     /// The same state, with replication (a primary's publisher or a

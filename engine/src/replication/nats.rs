@@ -6,16 +6,38 @@
 //! Names, for a store named `S` (`NatsConfig::store`):
 //!
 //! - stream `MERCATO_S_LOG`, subject `mercato.S.log`: one message per log
-//!   record, in order. Headers: `Nats-Msg-Id` (the record's number, so that
-//!   JetStream's duplicate window absorbs a retried publish),
-//!   `Mercato-Lsn`, `Mercato-Epoch` (the primary that wrote it),
-//!   `Mercato-Primary` (its advertised URL), and `Mercato-Kind: promote`
-//!   on the message a new primary writes when it takes over (no payload).
+//!   record, in order, or, for a record larger than fits in one message
+//!   (the server's `max_payload`), its consecutive chunks. Headers:
+//!   `Nats-Msg-Id` (the record's number, so that JetStream's duplicate
+//!   window absorbs a retried publish; a chunk's is
+//!   `<lsn>:<index>/<count>@<stream sequence>`), `Mercato-Lsn`,
+//!   `Mercato-Epoch` (the primary that wrote it), `Mercato-Primary` (its
+//!   advertised URL), on a chunk `Mercato-Chunk: <index>/<count>` (from 1),
+//!   `Mercato-Record-Bytes` and `Mercato-Record-Crc32` (of the whole
+//!   record), and `Mercato-Kind: promote` on the message a new primary
+//!   writes when it takes over (no payload).
 //! - stream `MERCATO_S_EVENTS`, subjects `mercato.S.events.<type>`: every
 //!   event as JSON (`seq`, `type`, `payload`, `created_at`), with
 //!   `Nats-Msg-Id` `S:<seq>`.
 //! - object store bucket `mercato_S_snapshots`, object `latest`: the newest
-//!   [`ReplicaSnapshot`].
+//!   [`ReplicaSnapshot`] (the object store chunks it, in chunks that fit the
+//!   server's `max_payload`).
+//!
+//! **Chunks.** A follower applies a record only once it holds all its
+//! chunks, in order, each checked against the record's length and CRC. A
+//! record's chunks are consecutive in the stream unless abandoned: a
+//! publisher that restarts (or is deposed) mid-record leaves a partial
+//! record, which the next start of that record (its chunk 1, or the whole
+//! record in one message) or a promotion marker abandons. Anything else (a
+//! chunk out of order, of another record, of another count) is refused.
+//!
+//! **Trimming.** After each new snapshot the publisher purges the log
+//! stream's messages up to the *older* of the last two snapshots: a new
+//! follower (which starts from the newest snapshot, or from the one before
+//! it if it fetched that just before) always finds the next record. A
+//! follower that fell behind the purge (stopped for long) installs the
+//! newest snapshot in place of its store
+//! ([`Engine::bootstrap_follower`]) and follows from there.
 //!
 //! **Fencing.** Every publish to the log stream carries
 //! `Nats-Expected-Last-Sequence`: the stream's last sequence as this
@@ -51,6 +73,26 @@ const HEADER_EPOCH: &str = "Mercato-Epoch";
 const HEADER_PRIMARY: &str = "Mercato-Primary";
 const HEADER_KIND: &str = "Mercato-Kind";
 const KIND_PROMOTE: &str = "promote";
+const HEADER_CHUNK: &str = "Mercato-Chunk";
+const HEADER_RECORD_BYTES: &str = "Mercato-Record-Bytes";
+const HEADER_RECORD_CRC: &str = "Mercato-Record-Crc32";
+/// Room left in a message for its headers (beyond the advertised URL),
+/// under the server's `max_payload`.
+const CHUNK_HEADROOM_BYTES: usize = 1_024;
+/// The smallest chunk worth publishing: a server whose `max_payload`
+/// leaves less is refused.
+const CHUNK_BYTES_MIN: usize = 4_096;
+/// The most chunks of one record a follower accepts.
+const RECORD_CHUNKS_MAX: u64 = 262_144;
+const _: () = assert!(
+    crate::wal::RECORD_BYTES_MAX.div_ceil(CHUNK_BYTES_MIN) as u64 <= RECORD_CHUNKS_MAX,
+    "a record of the largest size fits in chunks of the smallest size"
+);
+/// The object store's chunks of a snapshot, at most (its own default).
+const SNAPSHOT_CHUNK_BYTES_MAX: usize = 128 * 1_024;
+/// How long a snapshot's download may go without a byte before it is
+/// started again.
+const SNAPSHOT_READ_IDLE_MAX: Duration = Duration::from_secs(5);
 const SNAPSHOT_OBJECT: &str = "latest";
 /// The file in the data directory holding this primary's epoch.
 pub const EPOCH_FILE_NAME: &str = "replication_epoch";
@@ -99,7 +141,9 @@ pub struct NatsConfig {
     pub mode: ReplicationMode,
     /// This server's URL, which followers name in their refusals of writes.
     pub advertise: Option<String>,
-    /// Records between two snapshots. Default: 100,000.
+    /// Records between two snapshots. Default: 100,000. The log stream
+    /// keeps the records after the snapshot before the newest: about twice
+    /// this many.
     pub snapshot_every_records: u64,
 }
 
@@ -264,8 +308,9 @@ async fn ensure_streams(
     Ok((log, bucket))
 }
 
-/// The stream's tail: its last sequence, and the last message's record
-/// number and epoch (none for an empty stream).
+/// The stream's tail: its last sequence, the last whole record's number
+/// (the record before a partial one at the tail) and the last message's
+/// epoch (none for an empty stream).
 struct Tail {
     sequence: u64,
     lsn: u64,
@@ -283,11 +328,57 @@ async fn tail(log: &mut stream::Stream) -> Result<Tail, Failure> {
         });
     }
     let message = log.get_raw_message(sequence).await.map_err(transient)?;
+    let lsn = header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?;
+    // A publisher stopped mid-record: that record is not in the stream.
+    let partial = chunk_of(&message.headers)
+        .map_err(Failure::Fatal)?
+        .is_some_and(|(index, count)| index < count);
     Ok(Tail {
         sequence,
-        lsn: header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?,
+        lsn: if partial {
+            lsn.checked_sub(1)
+                .ok_or_else(|| Failure::Fatal("a chunk of record 0 in the log".to_owned()))?
+        } else {
+            lsn
+        },
         epoch: header(&message.headers, HEADER_EPOCH).map(str::to_owned),
     })
+}
+
+/// A chunk's `(index, count)` (index from 1), `None` for a whole record.
+fn chunk_of(headers: &HeaderMap) -> Result<Option<(u64, u64)>, String> {
+    let Some(value) = header(headers, HEADER_CHUNK) else {
+        return Ok(None);
+    };
+    let bad = || format!("a log message with a malformed {HEADER_CHUNK} header: {value:?}");
+    let (index, count) = value.split_once('/').ok_or_else(bad)?;
+    let index: u64 = index.parse().map_err(|_| bad())?;
+    let count: u64 = count.parse().map_err(|_| bad())?;
+    if !(2..=RECORD_CHUNKS_MAX).contains(&count) {
+        return Err(format!(
+            "a record in {count} chunks: between 2 and {RECORD_CHUNKS_MAX} are accepted"
+        ));
+    }
+    if index == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(Some((index, count)))
+}
+
+/// The most bytes of a record per message: the server's `max_payload`
+/// less room for the headers.
+fn chunk_bytes(context: &jetstream::Context, config: &NatsConfig) -> Result<usize, Failure> {
+    let max_payload = context.client().max_payload();
+    let headroom = CHUNK_HEADROOM_BYTES + config.advertise.as_ref().map_or(0, String::len);
+    let chunk = max_payload.saturating_sub(headroom);
+    if chunk < CHUNK_BYTES_MIN {
+        return Err(Failure::Fatal(format!(
+            "the NATS server's max_payload ({max_payload} bytes) leaves {chunk} bytes per message \
+             for the log's records after {headroom} bytes of headers; at least {CHUNK_BYTES_MIN} \
+             are needed: raise max_payload"
+        )));
+    }
+    Ok(chunk)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -523,6 +614,7 @@ async fn publish_records_inner(
     attempt: &mut u32,
 ) -> Result<std::convert::Infallible, Failure> {
     let context = connect(config).await?;
+    let chunk_bytes = chunk_bytes(&context, config)?;
     let (mut log, bucket) = ensure_streams(&context, config).await?;
     let tail = tail(&mut log).await?;
     let epoch = match (read_epoch(engine)?, &tail.epoch) {
@@ -587,6 +679,8 @@ async fn publish_records_inner(
     let mut lsn_watch = engine.watch_lsn();
     let mut last_trim = Instant::now();
     let mut trimmed = 0;
+    // The log stream's messages up to this record are to be purged.
+    let mut purge_due = None;
     loop {
         let records = engine
             .replication_records_after(published, PUBLISH_BATCH_MAX)
@@ -614,28 +708,37 @@ async fn publish_records_inner(
             }
         }
         if !records.is_empty() {
+            // (acknowledgement, record, whether its last message)
             let mut acks = Vec::with_capacity(records.len());
-            for (index, record) in records.iter().enumerate() {
-                let publish = record_message(record, &epoch, config)
-                    .expected_last_sequence(expected + index as u64);
-                let ack = context
-                    .send_publish(config.log_subject(), publish)
-                    .await
-                    .map_err(|error| publish_failure(error, record.lsn))?;
-                acks.push(ack);
+            for record in &records {
+                let messages = record_messages(
+                    record,
+                    &epoch,
+                    config,
+                    chunk_bytes,
+                    expected + acks.len() as u64,
+                );
+                let last = messages.len() - 1;
+                for (index, (headers, payload)) in messages.into_iter().enumerate() {
+                    let publish = Publish::build().headers(headers).payload(payload);
+                    let ack = context
+                        .send_publish(config.log_subject(), publish)
+                        .await
+                        .map_err(|error| publish_failure(error, record.lsn))?;
+                    acks.push((ack, record.lsn, index == last));
+                }
             }
-            for (ack, record) in acks.into_iter().zip(&records) {
-                let ack = ack
-                    .await
-                    .map_err(|error| publish_failure(error, record.lsn))?;
+            for (ack, lsn, whole) in acks {
+                let ack = ack.await.map_err(|error| publish_failure(error, lsn))?;
                 if ack.duplicate {
                     return Err(Failure::Fenced(format!(
-                        "record {} was already in the replicated log: another primary wrote it",
-                        record.lsn
+                        "record {lsn} was already in the replicated log: another primary wrote it"
                     )));
                 }
                 expected = ack.sequence;
-                published = record.lsn;
+                if whole {
+                    published = lsn;
+                }
             }
             status.replicated_lsn.store(published, Ordering::SeqCst);
             *attempt = 0;
@@ -651,6 +754,7 @@ async fn publish_records_inner(
                 &context,
                 config,
                 &epoch,
+                chunk_bytes,
                 &mut feed,
                 &mut published,
                 &mut expected,
@@ -664,7 +768,12 @@ async fn publish_records_inner(
             // Only a state the stream holds every record of: a follower
             // started from it finds the next record in the stream.
             if snapshot.lsn <= published {
-                upload_snapshot(&bucket, &snapshot).await?;
+                upload_snapshot(&bucket, &snapshot, chunk_bytes).await?;
+                // The records up to the snapshot before this one are no
+                // longer needed by a follower that starts now.
+                if snapshot_lsn.is_some() {
+                    purge_due = snapshot_lsn;
+                }
                 snapshot_lsn = Some(snapshot.lsn);
                 status.snapshot_lsn.store(snapshot.lsn, Ordering::SeqCst);
                 tracing::info!(
@@ -672,6 +781,16 @@ async fn publish_records_inner(
                     bytes = snapshot.payload.len(),
                     "snapshot uploaded"
                 );
+            }
+        }
+        if let Some(older) = purge_due {
+            match purge_through(&mut log, older).await {
+                Ok(_) => purge_due = None,
+                Err(failure) => tracing::warn!(
+                    ?failure,
+                    older,
+                    "trimming the log stream failed; retried after the next round"
+                ),
             }
         }
         if published > trimmed
@@ -710,6 +829,7 @@ async fn publish_gated(
     context: &jetstream::Context,
     config: &NatsConfig,
     epoch: &str,
+    chunk_bytes: usize,
     feed: &mut SyncFeed,
     published: &mut u64,
     expected: &mut u64,
@@ -732,7 +852,16 @@ async fn publish_gated(
             Err(_) => break,
         }
     }
-    let outcome = publish_round(context, config, epoch, &mut round, published, expected).await;
+    let outcome = publish_round(
+        context,
+        config,
+        epoch,
+        chunk_bytes,
+        &mut round,
+        published,
+        expected,
+    )
+    .await;
     // What was not released waits for the next attempt, in order.
     while let Some(batch) = round.pop_back() {
         feed.pending.push_front(batch);
@@ -744,6 +873,7 @@ async fn publish_round(
     context: &jetstream::Context,
     config: &NatsConfig,
     epoch: &str,
+    chunk_bytes: usize,
     round: &mut std::collections::VecDeque<crate::replication::GatedBatch>,
     published: &mut u64,
     expected: &mut u64,
@@ -762,18 +892,27 @@ async fn publish_round(
                     record.lsn
                 )));
             }
-            let publish = record_message(record, epoch, config)
-                .expected_last_sequence(*expected + acks.len() as u64);
-            let ack = context
-                .send_publish(config.log_subject(), publish)
-                .await
-                .map_err(|error| publish_failure(error, record.lsn))?;
-            acks.push((index, record.lsn, ack));
+            let messages = record_messages(
+                record,
+                epoch,
+                config,
+                chunk_bytes,
+                *expected + acks.len() as u64,
+            );
+            let last = messages.len() - 1;
+            for (chunk, (headers, payload)) in messages.into_iter().enumerate() {
+                let publish = Publish::build().headers(headers).payload(payload);
+                let ack = context
+                    .send_publish(config.log_subject(), publish)
+                    .await
+                    .map_err(|error| publish_failure(error, record.lsn))?;
+                acks.push((index, record.lsn, chunk == last, ack));
+            }
             sent_lsn = record.lsn;
         }
     }
     let mut released = 0;
-    for (index, lsn, ack) in acks {
+    for (index, lsn, whole, ack) in acks {
         // Batches before this one's are wholly acknowledged.
         while released < index {
             round.pop_front().expect("a batch per index").release();
@@ -786,7 +925,9 @@ async fn publish_round(
             )));
         }
         *expected = ack.sequence;
-        *published = lsn;
+        if whole {
+            *published = lsn;
+        }
     }
     while let Some(batch) = round.pop_front() {
         batch.release();
@@ -794,16 +935,55 @@ async fn publish_round(
     Ok(())
 }
 
-fn record_message(record: &ReplicaRecord, epoch: &str, config: &NatsConfig) -> Publish {
-    let mut publish = Publish::build()
-        .payload(Bytes::from(record.payload.clone()))
-        .message_id(record.lsn.to_string())
-        .header(HEADER_LSN, record.lsn.to_string().as_str())
-        .header(HEADER_EPOCH, epoch);
-    if let Some(advertise) = &config.advertise {
-        publish = publish.header(HEADER_PRIMARY, advertise.as_str());
+/// A record's messages, as headers and payload: the record whole when it
+/// fits in `chunk_bytes`, else its chunks. Each expects the one before it
+/// at the stream's tail, the first `expected`.
+fn record_messages(
+    record: &ReplicaRecord,
+    epoch: &str,
+    config: &NatsConfig,
+    chunk_bytes: usize,
+    expected: u64,
+) -> Vec<(HeaderMap, Bytes)> {
+    use async_nats::header::{NATS_EXPECTED_LAST_SEQUENCE, NATS_MESSAGE_ID};
+    assert!(chunk_bytes >= CHUNK_BYTES_MIN, "chunks are never tiny");
+    let lsn = record.lsn.to_string();
+    let headers = |id: &str, expected: u64| {
+        let mut headers = HeaderMap::new();
+        headers.insert(NATS_MESSAGE_ID, id);
+        headers.insert(NATS_EXPECTED_LAST_SEQUENCE, expected.to_string().as_str());
+        headers.insert(HEADER_LSN, lsn.as_str());
+        headers.insert(HEADER_EPOCH, epoch);
+        if let Some(advertise) = &config.advertise {
+            headers.insert(HEADER_PRIMARY, advertise.as_str());
+        }
+        headers
+    };
+    let payload = Bytes::from(record.payload.clone());
+    if payload.len() <= chunk_bytes {
+        return vec![(headers(&lsn, expected), payload)];
     }
-    publish
+    let count = payload.len().div_ceil(chunk_bytes);
+    assert!(count >= 2, "a record split in chunks has several");
+    assert!(
+        count as u64 <= RECORD_CHUNKS_MAX,
+        "a record fits in the chunks a follower accepts"
+    );
+    let bytes = payload.len().to_string();
+    let crc = crc32fast::hash(&payload).to_string();
+    (0..count)
+        .map(|index| {
+            let start = index * chunk_bytes;
+            let end = (start + chunk_bytes).min(payload.len());
+            let sequence = expected + index as u64 + 1;
+            let chunk = format!("{}/{count}", index + 1);
+            let mut headers = headers(&format!("{lsn}:{chunk}@{sequence}"), sequence - 1);
+            headers.insert(HEADER_CHUNK, chunk.as_str());
+            headers.insert(HEADER_RECORD_BYTES, bytes.as_str());
+            headers.insert(HEADER_RECORD_CRC, crc.as_str());
+            (headers, payload.slice(start..end))
+        })
+        .collect()
 }
 
 fn publish_failure(error: async_nats::jetstream::context::PublishError, lsn: u64) -> Failure {
@@ -813,17 +993,42 @@ fn publish_failure(error: async_nats::jetstream::context::PublishError, lsn: u64
             "JetStream refused record {lsn}: the replicated log moved on without this primary \
              (another one was promoted)"
         )),
-        PublishErrorKind::MaxPayloadExceeded => Failure::Fatal(format!(
-            "record {lsn} is larger than the NATS servers' max_payload: raise max_payload \
-             (up to 64 MiB) and restart; the records are kept until then"
+        // Split to fit the server connected to at the start: another
+        // server (a reconnection in a cluster) may have a smaller limit.
+        // Reconnecting splits again for the server found then.
+        PublishErrorKind::MaxPayloadExceeded => transient(format!(
+            "a message of record {lsn} is larger than the NATS server's max_payload ({error}); \
+             give every server of the cluster the same max_payload"
         )),
         _ => transient(format!("publishing record {lsn}: {error}")),
     }
 }
 
+/// Removes the log stream's messages of records up to `lsn` (and the
+/// promotion markers among them): every message before the first whose
+/// record follows `lsn`. Answers how many went.
+async fn purge_through(log: &mut stream::Stream, lsn: u64) -> Result<u64, Failure> {
+    let Some(first_kept) = first_after(log, lsn).await? else {
+        // Nothing after it yet: the stream's last record is still needed
+        // to find the tail.
+        return Ok(0);
+    };
+    let purged = log
+        .purge()
+        .sequence(first_kept)
+        .await
+        .map_err(transient)?
+        .purged;
+    if purged > 0 {
+        tracing::info!(lsn, purged, first_kept, "trimmed the log stream");
+    }
+    Ok(purged)
+}
+
 async fn upload_snapshot(
     bucket: &jetstream::object_store::ObjectStore,
     snapshot: &ReplicaSnapshot,
+    chunk_bytes: usize,
 ) -> Result<(), Failure> {
     let bytes = snapshot.encode();
     let mut headers = HeaderMap::new();
@@ -831,6 +1036,7 @@ async fn upload_snapshot(
     let meta = jetstream::object_store::ObjectMetadata {
         name: SNAPSHOT_OBJECT.to_owned(),
         headers: Some(headers),
+        chunk_size: Some(chunk_bytes.min(SNAPSHOT_CHUNK_BYTES_MAX)),
         ..Default::default()
     };
     bucket
@@ -1156,11 +1362,22 @@ async fn follow(
     status
         .replicated_lsn
         .store(engine.last_lsn(), Ordering::SeqCst);
-    let start = start_sequence(&mut log, engine.last_lsn()).await?;
-    let Some(start) = start else {
+    let mut start = start_sequence(&mut log, engine.last_lsn()).await?;
+    if let Start::Trimmed(reason) = &start {
+        // Behind the stream's trim: the newest snapshot is past this
+        // follower (the trim keeps what follows the one before it).
+        tracing::warn!(%reason, "starting again from the newest snapshot");
+        bootstrap(engine, &bucket, &mut stopped).await?;
+        status
+            .replicated_lsn
+            .store(engine.last_lsn(), Ordering::SeqCst);
+        start = start_sequence(&mut log, engine.last_lsn()).await?;
+    }
+    let start = match start {
+        Start::At(start) => start,
         // Nothing after our position yet: start from the next message.
-        let next = log.info().await.map_err(transient)?.state.last_sequence + 1;
-        return follow_from(engine, config, status, &log, next, stopped, until).await;
+        Start::AfterTail => log.info().await.map_err(transient)?.state.last_sequence + 1,
+        Start::Trimmed(reason) => return Err(Failure::Fatal(reason)),
     };
     follow_from(engine, config, status, &log, start, stopped, until).await
 }
@@ -1180,14 +1397,41 @@ async fn bootstrap(
             _ = stopped.wait_for(|stop| *stop) => return Err(transient("stopped")),
         }
     };
+    // The publisher may replace the object meanwhile, purging the chunks
+    // being read: a download that stalls is started again.
     let mut bytes = Vec::new();
-    object.read_to_end(&mut bytes).await.map_err(transient)?;
+    let mut buffer = vec![0; SNAPSHOT_CHUNK_BYTES_MAX];
+    loop {
+        let read = tokio::time::timeout(SNAPSHOT_READ_IDLE_MAX, object.read(&mut buffer))
+            .await
+            .map_err(|_| {
+                transient(format!(
+                    "the snapshot's download stalled for {SNAPSHOT_READ_IDLE_MAX:?} after {} \
+                     bytes (replaced meanwhile?)",
+                    bytes.len()
+                ))
+            })?
+            .map_err(transient)?;
+        if read == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buffer[..read]);
+    }
     let snapshot =
         ReplicaSnapshot::decode(&bytes).map_err(|error| Failure::Fatal(error.to_string()))?;
     let lsn = snapshot.lsn;
+    let ours = engine.last_lsn();
+    if ours > 0 && lsn <= ours {
+        return Err(Failure::Fatal(format!(
+            "this follower (at record {ours}) needs records the log stream no longer holds, and \
+             the newest snapshot (record {lsn}) is not past it: stop it, empty its data directory \
+             and start it again"
+        )));
+    }
     tracing::info!(
         lsn,
         bytes = bytes.len(),
+        replaces = ours,
         "installing the primary's snapshot"
     );
     engine
@@ -1201,7 +1445,48 @@ async fn bootstrap(
 /// (binary search over the stream; record numbers never decrease in it),
 /// or `None` when the stream holds nothing after it. A stream whose first
 /// message is already past `lsn + 1` lost what this follower needs.
-async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Option<u64>, Failure> {
+/// Where a follower at a record starts reading the stream.
+enum Start {
+    /// At this stream sequence.
+    At(u64),
+    /// After the stream's last message: nothing newer yet.
+    AfterTail,
+    /// Its next record was trimmed from the stream (why, for a person).
+    Trimmed(String),
+}
+
+async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Start, Failure> {
+    let Some(start) = first_after(log, lsn).await? else {
+        return Ok(Start::AfterTail);
+    };
+    let message = log.get_raw_message(start).await.map_err(transient)?;
+    let at = header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?;
+    // A marker names the record before it; a chunk past the first lost its
+    // beginning (both only after a trim of the stream).
+    let promotion = header(&message.headers, HEADER_KIND) == Some(KIND_PROMOTE);
+    let chunk = chunk_of(&message.headers).map_err(Failure::Fatal)?;
+    let missing = if promotion {
+        at > lsn
+    } else {
+        at > lsn + 1 || chunk.is_some_and(|(index, _)| index > 1)
+    };
+    if missing {
+        return Ok(Start::Trimmed(format!(
+            "the log stream no longer holds record {} (it was trimmed after newer snapshots; it \
+             starts at record {at}) and this follower is at record {lsn}",
+            lsn + 1
+        )));
+    }
+    Ok(Start::At(start))
+}
+
+/// The stream sequence of the first message whose record follows `lsn`
+/// (binary search: record numbers never decrease in the stream), `None`
+/// when there is none. (One dip: a promotion marker after a deposed
+/// primary's unfinished record names the record before it. The search
+/// then lands on the unfinished record's first chunk or on the message
+/// after the marker, never inside a record, and both are sound starts.)
+async fn first_after(log: &mut stream::Stream, lsn: u64) -> Result<Option<u64>, Failure> {
     let info = log.info().await.map_err(transient)?;
     let (first, last) = (info.state.first_sequence, info.state.last_sequence);
     if info.state.messages == 0 {
@@ -1218,19 +1503,7 @@ async fn start_sequence(log: &mut stream::Stream, lsn: u64) -> Result<Option<u64
             low = middle + 1;
         }
     }
-    if low > last {
-        return Ok(None);
-    }
-    let message = log.get_raw_message(low).await.map_err(transient)?;
-    let at = header_u64(&message.headers, HEADER_LSN).map_err(Failure::Fatal)?;
-    let promotion = header(&message.headers, HEADER_KIND) == Some(KIND_PROMOTE);
-    if at > lsn + 1 && !promotion {
-        return Err(Failure::Fatal(format!(
-            "the stream starts at record {at} but this follower is at {lsn}: start it afresh \
-             (an empty data directory) to take the newest snapshot"
-        )));
-    }
-    Ok(Some(low))
+    Ok((low <= last).then_some(low))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1259,6 +1532,7 @@ async fn follow_from(
         .map_err(transient)?;
     let mut messages = consumer.messages().await.map_err(transient)?;
     let mut in_flight = std::collections::VecDeque::new();
+    let mut chunks = Reassembly::default();
     let mut last_sequence = start.saturating_sub(1);
     loop {
         let next = tokio::select! {
@@ -1307,11 +1581,10 @@ async fn follow_from(
             ((now - published.unix_timestamp_nanos()).max(0) / 1_000_000) as u64
         };
         status.lag_ms.store(lag_ms, Ordering::SeqCst);
-        if header(&headers, HEADER_KIND) != Some(KIND_PROMOTE) {
-            let record = ReplicaRecord {
-                lsn,
-                payload: message.payload.to_vec(),
-            };
+        if let Some(record) = chunks
+            .take(sequence, &headers, &message.payload)
+            .map_err(Failure::Fatal)?
+        {
             in_flight.push_back((lsn, engine.apply_replicated(record)));
             if in_flight.len() >= APPLY_IN_FLIGHT_MAX || pending == 0 {
                 drain(&mut in_flight, status).await?;
@@ -1320,6 +1593,151 @@ async fn follow_from(
         if until.is_some_and(|until| sequence >= until) {
             drain(&mut in_flight, status).await?;
             return Ok(());
+        }
+    }
+}
+
+/// A follower's record in chunks, put back together: a record is handed
+/// on only whole and checked.
+#[derive(Debug, Default)]
+struct Reassembly {
+    partial: Option<Partial>,
+}
+
+#[derive(Debug)]
+struct Partial {
+    lsn: u64,
+    /// The next chunk expected, from 1.
+    next: u64,
+    count: u64,
+    bytes: u64,
+    crc: u32,
+    payload: Vec<u8>,
+}
+
+impl Reassembly {
+    /// Takes the log message at stream `sequence`: answers a whole record
+    /// when it completes one, `None` for a chunk short of the last or a
+    /// promotion marker, an error for a chunk that does not continue the
+    /// record in hand (a gap or a mismatch).
+    fn take(
+        &mut self,
+        sequence: u64,
+        headers: &HeaderMap,
+        payload: &[u8],
+    ) -> Result<Option<ReplicaRecord>, String> {
+        let lsn = header_u64(headers, HEADER_LSN)?;
+        let refuse = |why: String| format!("log message {sequence} (record {lsn}): {why}");
+        if header(headers, HEADER_KIND) == Some(KIND_PROMOTE) {
+            // A deposed primary's unfinished record is not in the log.
+            if let Some(partial) = self.partial.take() {
+                if partial.lsn <= lsn {
+                    return Err(refuse(format!(
+                        "a promotion after record {lsn} interrupts record {}, which it names as \
+                         finished",
+                        partial.lsn
+                    )));
+                }
+                tracing::warn!(
+                    lsn = partial.lsn,
+                    "a record's chunks abandoned at a promotion"
+                );
+            }
+            return Ok(None);
+        }
+        let Some((index, count)) = chunk_of(headers).map_err(refuse)? else {
+            self.abandon(lsn).map_err(refuse)?;
+            return Ok(Some(ReplicaRecord {
+                lsn,
+                payload: payload.to_vec(),
+            }));
+        };
+        let bytes = header_u64(headers, HEADER_RECORD_BYTES).map_err(refuse)?;
+        let crc = header_u64(headers, HEADER_RECORD_CRC)
+            .ok()
+            .and_then(|crc| u32::try_from(crc).ok())
+            .ok_or_else(|| refuse(format!("no valid {HEADER_RECORD_CRC} header")))?;
+        if bytes > crate::wal::RECORD_BYTES_MAX as u64 {
+            return Err(refuse(format!(
+                "a record of {bytes} bytes; at most {} are accepted",
+                crate::wal::RECORD_BYTES_MAX
+            )));
+        }
+        if index == 1 {
+            // A publisher that restarted mid-record starts it again.
+            self.abandon(lsn).map_err(refuse)?;
+            self.partial = Some(Partial {
+                lsn,
+                next: 1,
+                count,
+                bytes,
+                crc,
+                payload: Vec::new(),
+            });
+        }
+        let Some(partial) = self.partial.as_mut() else {
+            return Err(refuse(format!(
+                "chunk {index} of {count} without the chunks before it"
+            )));
+        };
+        if partial.lsn != lsn || partial.next != index {
+            return Err(refuse(format!(
+                "chunk {index} of {count} where chunk {} of {} of record {} was expected",
+                partial.next, partial.count, partial.lsn
+            )));
+        }
+        if (partial.count, partial.bytes, partial.crc) != (count, bytes, crc) {
+            return Err(refuse(format!(
+                "chunk {index} describes another record ({count} chunks, {bytes} bytes, crc \
+                 {crc}) than the chunks before it ({} chunks, {} bytes, crc {})",
+                partial.count, partial.bytes, partial.crc
+            )));
+        }
+        if (partial.payload.len() + payload.len()) as u64 > bytes {
+            return Err(refuse(format!(
+                "chunk {index} of {count} goes past the record's {bytes} bytes"
+            )));
+        }
+        partial.payload.extend_from_slice(payload);
+        partial.next += 1;
+        if index < count {
+            return Ok(None);
+        }
+        let partial = self.partial.take().expect("a record in hand");
+        if partial.payload.len() as u64 != partial.bytes {
+            return Err(refuse(format!(
+                "its chunks hold {} bytes; the record has {}",
+                partial.payload.len(),
+                partial.bytes
+            )));
+        }
+        if crc32fast::hash(&partial.payload) != partial.crc {
+            return Err(refuse("its chunks fail the record's CRC".to_owned()));
+        }
+        Ok(Some(ReplicaRecord {
+            lsn,
+            payload: partial.payload,
+        }))
+    }
+
+    /// A record `lsn` starts: a partial record of the same number is
+    /// abandoned (its publisher restarted), of another is a gap.
+    fn abandon(&mut self, lsn: u64) -> Result<(), String> {
+        match self.partial.take() {
+            None => Ok(()),
+            Some(partial) if partial.lsn == lsn => {
+                tracing::warn!(
+                    lsn,
+                    "a record's chunks abandoned: its publisher started it again"
+                );
+                Ok(())
+            }
+            Some(partial) => Err(format!(
+                "record {lsn} starts while record {} has {} of its {} chunks",
+                partial.lsn,
+                partial.next - 1,
+                partial.count
+            )),
         }
     }
 }
@@ -1338,4 +1756,194 @@ async fn drain(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(lsn: u64, index: u64, count: u64, record: &[u8]) -> (HeaderMap, Vec<u8>) {
+        let size = record.len().div_ceil(count as usize);
+        let start = (index as usize - 1) * size;
+        let end = (start + size).min(record.len());
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_LSN, lsn.to_string().as_str());
+        headers.insert(HEADER_CHUNK, format!("{index}/{count}").as_str());
+        headers.insert(HEADER_RECORD_BYTES, record.len().to_string().as_str());
+        headers.insert(
+            HEADER_RECORD_CRC,
+            crc32fast::hash(record).to_string().as_str(),
+        );
+        (headers, record[start..end].to_vec())
+    }
+
+    fn whole(lsn: u64) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(HEADER_LSN, lsn.to_string().as_str());
+        headers
+    }
+
+    fn promotion(lsn: u64) -> HeaderMap {
+        let mut headers = whole(lsn);
+        headers.insert(HEADER_KIND, KIND_PROMOTE);
+        headers
+    }
+
+    fn feed(
+        reassembly: &mut Reassembly,
+        message: &(HeaderMap, Vec<u8>),
+    ) -> Result<Option<ReplicaRecord>, String> {
+        reassembly.take(1, &message.0, &message.1)
+    }
+
+    #[test]
+    fn chunks_in_order_make_the_record_once() {
+        let record: Vec<u8> = (0..=255).cycle().take(1_000).collect();
+        let mut reassembly = Reassembly::default();
+        for index in 1..3 {
+            assert_eq!(
+                feed(&mut reassembly, &chunk(5, index, 3, &record)),
+                Ok(None)
+            );
+        }
+        let done = feed(&mut reassembly, &chunk(5, 3, 3, &record)).unwrap();
+        assert_eq!(
+            done,
+            Some(ReplicaRecord {
+                lsn: 5,
+                payload: record.clone()
+            })
+        );
+        assert!(reassembly.partial.is_none());
+        // A whole record after it.
+        assert_eq!(
+            reassembly.take(9, &whole(6), b"six").unwrap(),
+            Some(ReplicaRecord {
+                lsn: 6,
+                payload: b"six".to_vec()
+            })
+        );
+    }
+
+    #[test]
+    fn a_gap_or_a_mismatch_is_refused() {
+        let record = vec![7_u8; 900];
+        let other = vec![8_u8; 900];
+        // A chunk without its beginning.
+        let mut reassembly = Reassembly::default();
+        let refused = feed(&mut reassembly, &chunk(5, 2, 3, &record)).unwrap_err();
+        assert!(
+            refused.contains("without the chunks before it"),
+            "{refused}"
+        );
+        // A chunk skipped.
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(5, 1, 3, &record)).unwrap();
+        let refused = feed(&mut reassembly, &chunk(5, 3, 3, &record)).unwrap_err();
+        assert!(
+            refused.contains("chunk 2 of 3 of record 5 was expected"),
+            "{refused}"
+        );
+        // The next record while one is unfinished.
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(5, 1, 3, &record)).unwrap();
+        let refused = reassembly.take(2, &whole(6), b"six").unwrap_err();
+        assert!(refused.contains("starts while record 5"), "{refused}");
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(5, 1, 3, &record)).unwrap();
+        assert!(feed(&mut reassembly, &chunk(6, 1, 3, &record)).is_err());
+        // Another record's chunk under the same number.
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(5, 1, 3, &record)).unwrap();
+        let refused = feed(&mut reassembly, &chunk(5, 2, 3, &other)).unwrap_err();
+        assert!(refused.contains("describes another record"), "{refused}");
+        // Damaged bytes: the CRC.
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(5, 1, 3, &record)).unwrap();
+        feed(&mut reassembly, &chunk(5, 2, 3, &record)).unwrap();
+        let (headers, mut bytes) = chunk(5, 3, 3, &record);
+        bytes[0] ^= 1;
+        let refused = reassembly.take(3, &headers, &bytes).unwrap_err();
+        assert!(refused.contains("CRC"), "{refused}");
+        // Malformed chunk numbers.
+        for value in ["0/3", "4/3", "1/1", "x/3", "3"] {
+            let (mut headers, bytes) = chunk(5, 1, 3, &record);
+            headers.insert(HEADER_CHUNK, value);
+            let mut reassembly = Reassembly::default();
+            assert!(reassembly.take(1, &headers, &bytes).is_err(), "{value}");
+        }
+        // A record declared larger than any record.
+        let (mut headers, bytes) = chunk(5, 1, 3, &record);
+        headers.insert(
+            HEADER_RECORD_BYTES,
+            (crate::wal::RECORD_BYTES_MAX + 1).to_string().as_str(),
+        );
+        assert!(Reassembly::default().take(1, &headers, &bytes).is_err());
+    }
+
+    #[test]
+    fn a_restart_or_a_promotion_abandons_an_unfinished_record() {
+        let record = vec![7_u8; 900];
+        let again = vec![9_u8; 700];
+        // The publisher restarted mid-record: chunk 1 again (here with
+        // another count), or the record whole.
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(5, 1, 3, &record)).unwrap();
+        feed(&mut reassembly, &chunk(5, 2, 3, &record)).unwrap();
+        feed(&mut reassembly, &chunk(5, 1, 2, &again)).unwrap();
+        let done = feed(&mut reassembly, &chunk(5, 2, 2, &again)).unwrap();
+        assert_eq!(done.map(|record| record.payload), Some(again.clone()));
+        feed(&mut reassembly, &chunk(6, 1, 3, &record)).unwrap();
+        let done = reassembly.take(4, &whole(6), b"six").unwrap();
+        assert_eq!(done.map(|record| record.lsn), Some(6));
+        // Deposed mid-record: the marker names the record before.
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(7, 1, 3, &record)).unwrap();
+        assert_eq!(reassembly.take(2, &promotion(6), b"").unwrap(), None);
+        assert!(reassembly.partial.is_none());
+        // A marker that names the unfinished record as done is refused.
+        let mut reassembly = Reassembly::default();
+        feed(&mut reassembly, &chunk(7, 1, 3, &record)).unwrap();
+        assert!(reassembly.take(2, &promotion(7), b"").is_err());
+    }
+
+    #[test]
+    fn a_record_goes_whole_when_it_fits_and_in_chunks_when_not() {
+        let config = NatsConfig::new("nats://127.0.0.1:4222");
+        let small = ReplicaRecord {
+            lsn: 3,
+            payload: vec![1; CHUNK_BYTES_MIN],
+        };
+        let messages = record_messages(&small, "epoch", &config, CHUNK_BYTES_MIN, 10);
+        assert_eq!(messages.len(), 1);
+        assert_eq!(header(&messages[0].0, "Nats-Msg-Id"), Some("3"));
+        assert_eq!(
+            header(&messages[0].0, "Nats-Expected-Last-Sequence"),
+            Some("10")
+        );
+        assert!(messages[0].0.get(HEADER_CHUNK).is_none());
+        let large = ReplicaRecord {
+            lsn: 4,
+            payload: (0..=255).cycle().take(CHUNK_BYTES_MIN * 2 + 1).collect(),
+        };
+        let messages = record_messages(&large, "epoch", &config, CHUNK_BYTES_MIN, 10);
+        assert_eq!(messages.len(), 3);
+        let mut reassembly = Reassembly::default();
+        let mut made = None;
+        for (index, (headers, payload)) in messages.iter().enumerate() {
+            assert_eq!(
+                header(headers, "Nats-Msg-Id"),
+                Some(format!("4:{}/3@{}", index + 1, 11 + index).as_str())
+            );
+            assert_eq!(
+                header(headers, "Nats-Expected-Last-Sequence"),
+                Some((10 + index).to_string().as_str())
+            );
+            assert!(payload.len() <= CHUNK_BYTES_MIN);
+            made = reassembly
+                .take(11 + index as u64, headers, payload)
+                .unwrap();
+        }
+        assert_eq!(made, Some(large));
+    }
 }

@@ -232,7 +232,7 @@ pub(crate) async fn retry_notification(
         })
     })
     .await;
-    if let Some(notifications) = &state.notifications {
+    if let Some(notifications) = state.notifications() {
         notifications.wake();
     }
     Ok(response)

@@ -581,3 +581,27 @@ fn a_broken_template_or_missing_channel_setting_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("pigeon"), "{stderr}");
 }
+
+/// A follower's notification runner starts at its promotion, after the
+/// router shares the state: the routes that wake it (a retry) find it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_started_after_the_state_is_shared_is_the_one_the_routes_wake() {
+    use mercato_engine::{Notifications, NotificationsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::support::server(dir.path());
+    let shared = server.state.clone();
+    assert!(shared.notifications().is_none());
+    let runner =
+        Notifications::start(server.state.engine.clone(), NotificationsConfig::default()).unwrap();
+    assert!(server.state.notifications_slot().set(runner).is_ok());
+    assert!(shared.notifications().is_some(), "every clone sees it");
+    let retried = server
+        .admin(
+            "POST",
+            "/api/v1/notifications/0193a5c4-0000-7000-8000-000000000000/retry",
+            None,
+        )
+        .await;
+    assert_eq!(retried.status, 404, "{}", retried.text);
+    shared.notifications().unwrap().stop().await;
+}
