@@ -26,7 +26,8 @@ pub(super) fn exact(openapi: &utoipa::openapi::OpenApi, config: &EngineConfig) -
     walk(&mut document, &mut money_patterns);
     walk(&mut document, &mut user_ids);
     // The operator's order list filters by one of the statuses.
-    if let Some(parameters) = document["paths"]["/api/v1/orders"]["get"]["parameters"].as_array_mut()
+    if let Some(parameters) =
+        document["paths"]["/api/v1/orders"]["get"]["parameters"].as_array_mut()
     {
         for parameter in parameters {
             if parameter["name"] == "status" {
