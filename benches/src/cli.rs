@@ -87,8 +87,8 @@ pub enum BenchCommand {
     ///
     /// Starts `mercato serve` (this binary, or --server-bin) on a free
     /// loopback port with an empty store and short retentions, so the data
-    /// directory can level off. Without --rate, first measures the peak
-    /// with a closed-loop reservation burst on a server of its own. Writes
+    /// directory can level off. Without --rate, first measures the peak:
+    /// the same mix in a closed loop over the same connections. Writes
     /// samples.csv (as it goes), summary.md and soak.svg to --out. Exit
     /// status: 0 when every check passed, 1 when one failed, 2 when the
     /// run could not be made.
@@ -364,8 +364,8 @@ pub struct SoakArgs {
     /// How often the server is sampled, e.g. 60s.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     sample_every: Duration,
-    /// Requests per second (all kinds together). Default: half the peak
-    /// of reservations/s, measured first.
+    /// Requests per second (all kinds together). Default: half the peak,
+    /// measured first.
     #[arg(long)]
     rate: Option<f64>,
     /// How long the burst that measures the peak lasts (after 1 s of

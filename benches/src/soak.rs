@@ -38,8 +38,7 @@ use tokio::task::JoinSet;
 
 use crate::Error;
 use crate::client::{Answer, Connection, Target};
-use crate::load::{self, Bound, LATENCY_MAX_US, LoadPlan, Skew};
-use crate::reserve::{self, ServerSource};
+use crate::load::{self, LATENCY_MAX_US};
 use crate::server::SpawnedServer;
 
 /// The fewest samples a run may take: the verdict compares quarters.
@@ -676,14 +675,25 @@ fn problem_field(body: &[u8], field: &str) -> Option<String> {
     value[field].as_str().map(str::to_owned)
 }
 
-/// One connection's open loop: its share of the rate, phase-shifted so the
-/// connections interleave, until `end` or the shared budget is spent.
+/// When a load task sends.
+#[derive(Clone, Copy, Debug)]
+enum Pace {
+    /// Open loop: one request each `interval`, latency measured from the
+    /// scheduled time.
+    Open { interval: Duration },
+    /// Closed loop: the next request as soon as the last is answered.
+    Closed,
+}
+
+/// One connection's loop until `end` or the shared budget is spent; open
+/// loop at its share of the rate, phase-shifted so the connections
+/// interleave, or closed loop.
 async fn load_task(
     shared: Arc<Shared>,
     index: usize,
     start: Instant,
     end: Instant,
-    interval: Duration,
+    pace: Pace,
     budget: Arc<AtomicI64>,
 ) {
     let connections = shared.options.connections;
@@ -694,7 +704,10 @@ async fn load_task(
         pending: VecDeque::new(),
         last_keyed: None,
     };
-    let mut scheduled = start + interval.mul_f64(index as f64 / connections as f64);
+    let mut scheduled = match pace {
+        Pace::Open { interval } => start + interval.mul_f64(index as f64 / connections as f64),
+        Pace::Closed => Instant::now(),
+    };
     while scheduled < end {
         tokio::time::sleep_until(scheduled.into()).await;
         if budget.fetch_sub(1, Ordering::Relaxed) <= 0 {
@@ -702,8 +715,73 @@ async fn load_task(
         }
         let operation = choose_operation(&mut worker.rng);
         worker.run_operation(operation, scheduled).await;
-        scheduled += interval;
+        scheduled = match pace {
+            Pace::Open { interval } => scheduled + interval,
+            Pace::Closed => Instant::now(),
+        };
     }
+}
+
+fn new_shared(target: &Target, options: &SoakOptions) -> Arc<Shared> {
+    Arc::new(Shared {
+        target: target.clone(),
+        options: options.clone(),
+        counters: Counters::default(),
+        window: Mutex::new(load::new_histogram()),
+        total: Mutex::new(load::new_histogram()),
+        failures: Mutex::new(Vec::new()),
+    })
+}
+
+/// The peak: this same mix in a closed loop over the same connections, on
+/// the soak's server (after one unmeasured second); requests per second.
+async fn measure_peak(target: &Target, options: &SoakOptions) -> Result<f64, Error> {
+    if options.progress {
+        eprintln!(
+            "[soak] measuring the peak: 1s + {} of this mix in a closed loop",
+            humantime::format_duration(options.peak_duration)
+        );
+    }
+    let warmup = Duration::from_secs(1);
+    let shared = new_shared(target, options);
+    let start = Instant::now();
+    let end = start + warmup + options.peak_duration;
+    let budget = Arc::new(AtomicI64::new(i64::MAX));
+    let mut tasks = JoinSet::new();
+    for index in 0..options.connections {
+        tasks.spawn(load_task(
+            shared.clone(),
+            index,
+            start,
+            end,
+            Pace::Closed,
+            budget.clone(),
+        ));
+    }
+    tokio::time::sleep_until((start + warmup).into()).await;
+    let before = Counters::get(&shared.counters.requests);
+    let measured_from = Instant::now();
+    while tasks.join_next().await.is_some() {}
+    let requests = Counters::get(&shared.counters.requests) - before;
+    let seconds = measured_from.elapsed().as_secs_f64().max(1e-3);
+    let errors = Counters::get(&shared.counters.errors);
+    let unexpected = Counters::get(&shared.counters.unexpected);
+    if errors > 0 || unexpected > 0 {
+        let failures = shared
+            .failures
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .join("\n");
+        return Err(format!(
+            "the peak burst had {errors} errors and {unexpected} unexpected answers:\n{failures}"
+        )
+        .into());
+    }
+    let peak = requests as f64 / seconds;
+    if peak < 2.0 {
+        return Err(format!("the peak burst made only {peak:.1} requests/s").into());
+    }
+    Ok(peak)
 }
 
 /// What a finished run found.
@@ -721,10 +799,14 @@ pub(crate) async fn run(options: &SoakOptions) -> Result<SoakReport, Error> {
     options.validate()?;
     std::fs::create_dir_all(&options.out)
         .map_err(|error| format!("cannot create {}: {error}", options.out.display()))?;
+    let mut server = start_server(options).await?;
+    let target = Target::resolve(&server.url, &server.admin_token).await?;
+    set_up(&target, options.products).await?;
+    let pid = server.pid().ok_or("the server has no process id")?;
     let (rate, peak) = match options.rate {
         Some(rate) => (rate, None),
         None => {
-            let peak = measure_peak(options).await?;
+            let peak = measure_peak(&target, options).await?;
             ((peak / 2.0).max(1.0), Some(peak))
         }
     };
@@ -732,24 +814,13 @@ pub(crate) async fn run(options: &SoakOptions) -> Result<SoakReport, Error> {
         eprintln!(
             "[soak] {} at {rate:.0} requests/s{}, a sample every {}; results in {}",
             humantime::format_duration(options.duration),
-            peak.map(|peak| format!(" (half of a peak of {peak:.0} reservations/s)"))
+            peak.map(|peak| format!(" (half of a peak of {peak:.0} requests/s)"))
                 .unwrap_or_default(),
             humantime::format_duration(options.sample_every),
             options.out.display()
         );
     }
-    let mut server = start_server(options).await?;
-    let target = Target::resolve(&server.url, &server.admin_token).await?;
-    set_up(&target, options.products).await?;
-    let pid = server.pid().ok_or("the server has no process id")?;
-    let shared = Arc::new(Shared {
-        target: target.clone(),
-        options: options.clone(),
-        counters: Counters::default(),
-        window: Mutex::new(load::new_histogram()),
-        total: Mutex::new(load::new_histogram()),
-        failures: Mutex::new(Vec::new()),
-    });
+    let shared = new_shared(&target, options);
     let csv_path = options.out.join("samples.csv");
     let mut csv = File::create(&csv_path)
         .map_err(|error| format!("cannot create {}: {error}", csv_path.display()))?;
@@ -760,7 +831,9 @@ pub(crate) async fn run(options: &SoakOptions) -> Result<SoakReport, Error> {
     // running rather than its connections closing.
     let end = start + options.duration + LOAD_OVERRUN;
     // Every connection sends one request each `interval`; together `rate`.
-    let interval = Duration::from_secs_f64(options.connections as f64 / rate);
+    let pace = Pace::Open {
+        interval: Duration::from_secs_f64(options.connections as f64 / rate),
+    };
     let budget = Arc::new(AtomicI64::new(
         i64::try_from((rate * (options.duration + LOAD_OVERRUN).as_secs_f64()).ceil() as u64 + 1)
             .unwrap_or(i64::MAX),
@@ -772,7 +845,7 @@ pub(crate) async fn run(options: &SoakOptions) -> Result<SoakReport, Error> {
             index,
             start,
             end,
-            interval,
+            pace,
             budget.clone(),
         ));
     }
@@ -908,45 +981,6 @@ struct Figures {
     p999_ms: f64,
     max_ms: f64,
     failures: Vec<String>,
-}
-
-/// The peak: a closed-loop reservation burst on a server of its own (so its
-/// products and reservations stay out of the soak's store).
-async fn measure_peak(options: &SoakOptions) -> Result<f64, Error> {
-    let plan = LoadPlan {
-        products: 1000,
-        stock: 1_000_000,
-        lines: 1,
-        quantity: 1,
-        skew: Skew::Uniform,
-        hot_products: 10,
-        hot_fraction: 0.9,
-        connections: 64,
-        bound: Bound::Duration(options.peak_duration),
-        rate: None,
-        warmup: Duration::from_secs(1),
-        timeout: Duration::from_secs(10),
-        progress: false,
-    };
-    if options.progress {
-        eprintln!(
-            "[soak] measuring the peak: {} of closed-loop reservations on a server of its own",
-            humantime::format_duration(options.peak_duration)
-        );
-    }
-    let source = ServerSource::Spawn {
-        binary: options.binary.clone(),
-        durability: options.durability.clone(),
-    };
-    let report = reserve::run(&source, &plan).await?;
-    if report.errors > 0 || report.throughput_rps < 2.0 {
-        return Err(format!(
-            "the peak burst failed: {} reservations/s, {} errors",
-            report.throughput_rps, report.errors
-        )
-        .into());
-    }
-    Ok(report.throughput_rps)
 }
 
 async fn start_server(options: &SoakOptions) -> Result<SpawnedServer, Error> {
@@ -1417,7 +1451,7 @@ fn describe(options: &SoakOptions, report: &SoakReport, figures: &Figures) -> St
         options.connections,
         match report.peak {
             Some(peak) => format!(
-                " (half of the peak, {peak:.0} reservations/s in a {} closed-loop burst)",
+                " (half of the peak, {peak:.0} requests/s of this mix in a {} closed loop over the same connections)",
                 humantime::format_duration(options.peak_duration)
             ),
             None => " (given)".to_owned(),
