@@ -1442,7 +1442,7 @@ fn describe(options: &SoakOptions, report: &SoakReport, figures: &Figures) -> St
     let command: Vec<String> = std::env::args().collect();
     let _ = writeln!(out, "# {}\n", title(options, report));
     let _ = writeln!(out, "- command: `{}`", command.join(" "));
-    let _ = writeln!(out, "- started: {} UTC", crate::compare::utc_timestamp());
+    let _ = writeln!(out, "- finished: {} UTC", crate::compare::utc_timestamp());
     let _ = writeln!(out, "- server: `{}`", options.binary.display());
     let _ = writeln!(
         out,
