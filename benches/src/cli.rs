@@ -5,7 +5,8 @@
 //! oversold; `mercato bench compare` runs the PostgreSQL baseline and
 //! Mercato back to back and tabulates the ratios; `mercato bench restart`
 //! times the engine's open after a crash against the store's size;
-//! `mercato bench search` measures search (benches/search/README.md).
+//! `mercato bench search` measures search (benches/search/README.md);
+//! `mercato bench soak` runs mixed load for hours and judges what grows.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ use crate::reserve::{self, ServerSource};
 use crate::restart::{self, Case, ChildRole, Fill, RestartOptions};
 use crate::search::{self, LoadMethod, Phase, SearchOptions, SearchServer};
 use crate::server::SpawnedServer;
+use crate::soak::{self, SoakOptions};
 
 /// `mercato bench ...`
 #[derive(clap::Args, Debug)]
@@ -79,6 +81,18 @@ pub enum BenchCommand {
     /// the same queries on PostgreSQL. Exit status: 0 when every query was
     /// answered and every check passed, 1 otherwise, 2 when the run failed.
     Search(SearchArgs),
+    /// A soak: hours of mixed load (reservations left to expire, commits,
+    /// releases, restocks, idempotent retries, reads) at half the peak,
+    /// sampling the server's memory, descriptors, data directory and p99.
+    ///
+    /// Starts `mercato serve` (this binary, or --server-bin) on a free
+    /// loopback port with an empty store and short retentions, so the data
+    /// directory can level off. Without --rate, first measures the peak:
+    /// the same mix in a closed loop over the same connections. Writes
+    /// samples.csv (as it goes), summary.md and soak.svg to --out. Exit
+    /// status: 0 when every check passed, 1 when one failed, 2 when the
+    /// run could not be made.
+    Soak(SoakArgs),
     /// The processes `mercato bench restart` starts (not for direct use).
     #[command(hide = true)]
     RestartChild(RestartChildArgs),
@@ -341,6 +355,59 @@ pub struct SearchArgs {
     quiet: bool,
 }
 
+/// Options of `mercato bench soak`.
+#[derive(clap::Args, Debug)]
+pub struct SoakArgs {
+    /// How long the load runs, e.g. 2h, 30m, 40s.
+    #[arg(long, default_value = "2h", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// How often the server is sampled, e.g. 60s.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    sample_every: Duration,
+    /// Requests per second (all kinds together). Default: half the peak,
+    /// measured first.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long the burst that measures the peak lasts (after 1 s of
+    /// warm-up).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    peak_duration: Duration,
+    /// Where results go (default: benches/results/<UTC timestamp>-soak/).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The server's data directory, kept at the end; it must be empty or
+    /// absent (default: a temp dir, removed at the end).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The `mercato` binary to start (default: this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Connections the load is spread over, each its own keep-alive.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Products 1..=N, with a few units each.
+    #[arg(long, default_value_t = 200)]
+    products: u64,
+    /// The server's event and finished-reservation retention (at least 60s).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    retention: Duration,
+    /// The server's --idempotency-ttl (at least 60s).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    idempotency_ttl: Duration,
+    /// Every reservation's ttl_seconds (whole seconds, 2s to 1h).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    reservation_ttl: Duration,
+    /// The durability of the servers started here.
+    #[arg(long, value_enum, default_value = "immediate")]
+    durability: DurabilityArg,
+    /// How long a request may take before it counts as a transport error.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+}
+
 /// Options of `mercato bench restart`.
 #[derive(clap::Args, Debug)]
 pub struct RestartArgs {
@@ -451,6 +518,7 @@ async fn dispatch(args: BenchArgs) -> Result<bool, Error> {
         BenchCommand::Checkout(args) => checkout_command(args).await,
         BenchCommand::Compare(args) => compare::run(compare_options(args)?).await,
         BenchCommand::Search(args) => search_command(args).await,
+        BenchCommand::Soak(args) => soak_command(args).await,
         BenchCommand::Restart(_) | BenchCommand::RestartChild(_) => {
             Err("restart runs without the runtime".into())
         }
@@ -544,6 +612,30 @@ async fn reserve_command(args: ReserveArgs) -> Result<bool, Error> {
         reserve::print_report(&report, &plan);
     }
     Ok(!report.oversell && report.server_agrees)
+}
+
+async fn soak_command(args: SoakArgs) -> Result<bool, Error> {
+    let options = SoakOptions {
+        binary: server_binary(args.server_bin)?,
+        duration: args.duration,
+        sample_every: args.sample_every,
+        rate: args.rate,
+        peak_duration: args.peak_duration,
+        out: args.out.unwrap_or_else(|| {
+            PathBuf::from("benches/results")
+                .join(format!("{}-soak", crate::compare::utc_timestamp()))
+        }),
+        data_dir: args.data_dir,
+        connections: args.connections,
+        products: args.products,
+        retention: args.retention,
+        idempotency_ttl: args.idempotency_ttl,
+        reservation_ttl: args.reservation_ttl,
+        durability: args.durability.name().to_owned(),
+        timeout: args.timeout,
+        progress: !args.quiet,
+    };
+    Ok(soak::run(&options).await?.passed)
 }
 
 async fn search_command(args: SearchArgs) -> Result<bool, Error> {

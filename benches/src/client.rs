@@ -13,12 +13,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request, StatusCode};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::Error;
+
+/// The header a write's idempotency key travels in.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
 /// Where requests go: the server's socket address, its `Host` header and the
 /// admin token's `Authorization` header.
@@ -78,9 +81,10 @@ pub(crate) struct Connection {
     target: Target,
 }
 
-/// An answer: its status and its whole body.
+/// An answer: its status, its headers and its whole body.
 pub(crate) struct Answer {
     pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
 }
 
@@ -114,11 +118,26 @@ impl Connection {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Answer, Error> {
+        self.send_with_key(method, path, body, None).await
+    }
+
+    /// [`Connection::send`] with an `Idempotency-Key` header when `key` is
+    /// given.
+    pub(crate) async fn send_with_key(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        key: Option<&HeaderValue>,
+    ) -> Result<Answer, Error> {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(HOST, self.target.host.clone())
             .header(AUTHORIZATION, self.target.authorization.clone());
+        if let Some(key) = key {
+            request = request.header(IDEMPOTENCY_KEY, key.clone());
+        }
         // An empty body goes out as `content-length: 0`, harmless on a GET.
         let body = match body {
             Some(bytes) => {
@@ -130,9 +149,13 @@ impl Connection {
         };
         self.sender.ready().await?;
         let response = self.sender.send_request(request.body(body)?).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok(Answer { status, body })
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     /// [`Connection::send`] bounded by `timeout`.

@@ -437,7 +437,7 @@ fn default_results_dir(script: Option<&Path>) -> PathBuf {
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC.
-fn utc_timestamp() -> String {
+pub(crate) fn utc_timestamp() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());

@@ -13,7 +13,10 @@
 //! - the search benchmark: index build, query latency and throughput per
 //!   query type, update-to-visible under reservations, and the indexer's
 //!   cost to the reservation path (`benches/postgres/search.sh` is its
-//!   PostgreSQL side).
+//!   PostgreSQL side);
+//! - the soak: hours of mixed load at half the peak, sampling the server's
+//!   memory, descriptors, data directory and latency, with a verdict on
+//!   their growth and an SVG of the curves.
 //!
 //! The in-process engine benchmark is `benches/reserve.rs` (criterion) and
 //! the latency-versus-throughput plot is the `plot` binary (feature `plot`).
@@ -28,6 +31,7 @@ mod reserve;
 mod restart;
 mod search;
 mod server;
+mod soak;
 
 /// Errors of a benchmark run: each one ends the run with a message.
 type Error = Box<dyn std::error::Error + Send + Sync>;

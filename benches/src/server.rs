@@ -1,11 +1,11 @@
 //! A `mercato serve` started for one benchmark run, in a throw-away data
-//! directory, and stopped (SIGTERM, then SIGKILL) when dropped, on success,
-//! error or Ctrl-C alike.
+//! directory (or one the caller names and keeps), and stopped (SIGTERM,
+//! then SIGKILL) when dropped, on success, error or Ctrl-C alike.
 
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
@@ -21,7 +21,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a SIGTERM'ed server may take to exit before it is SIGKILL'ed.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A running server and its temp dir; both go away on drop.
+/// A running server and its temp dir, if it has one; both go away on drop.
 pub(crate) struct SpawnedServer {
     child: Option<Child>,
     /// The origin, `http://127.0.0.1:PORT`.
@@ -29,9 +29,11 @@ pub(crate) struct SpawnedServer {
     /// The admin token it was started with.
     pub(crate) admin_token: String,
     log_path: PathBuf,
+    data_dir: PathBuf,
     // Held for its drop, after `drop` has stopped the server: the data
-    // directory is deleted once the server is gone.
-    _directory: tempfile::TempDir,
+    // directory is deleted once the server is gone. `None` when the caller
+    // named the directory: it is kept.
+    _directory: Option<tempfile::TempDir>,
 }
 
 impl SpawnedServer {
@@ -63,6 +65,50 @@ impl SpawnedServer {
     ) -> Result<SpawnedServer, Error> {
         let data_dir = directory.path().join("data");
         let log_path = directory.path().join("server.log");
+        SpawnedServer::launch(
+            data_dir,
+            log_path,
+            Some(directory),
+            binary,
+            durability,
+            args,
+            ready_timeout,
+        )
+        .await
+    }
+
+    /// Starts `binary serve ARGS...` with its data in `data_dir` and its
+    /// output in `log_path`, both kept when the server goes, and waits up
+    /// to `ready_timeout` for `GET /readyz` to answer 200.
+    pub(crate) async fn start_at(
+        data_dir: PathBuf,
+        log_path: PathBuf,
+        binary: &Path,
+        durability: &str,
+        args: &[std::ffi::OsString],
+        ready_timeout: Duration,
+    ) -> Result<SpawnedServer, Error> {
+        SpawnedServer::launch(
+            data_dir,
+            log_path,
+            None,
+            binary,
+            durability,
+            args,
+            ready_timeout,
+        )
+        .await
+    }
+
+    async fn launch(
+        data_dir: PathBuf,
+        log_path: PathBuf,
+        directory: Option<tempfile::TempDir>,
+        binary: &Path,
+        durability: &str,
+        args: &[std::ffi::OsString],
+        ready_timeout: Duration,
+    ) -> Result<SpawnedServer, Error> {
         let port = free_port()?;
         let admin_token: String = {
             let mut rng = rand::rng();
@@ -98,6 +144,7 @@ impl SpawnedServer {
             url: format!("http://127.0.0.1:{port}"),
             admin_token,
             log_path,
+            data_dir,
             _directory: directory,
         };
         server.wait_ready(ready_timeout).await?;
@@ -107,6 +154,18 @@ impl SpawnedServer {
     /// The server's process id.
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// The store's directory (`--data-dir`).
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops the server now (SIGTERM, then SIGKILL after a grace) and
+    /// answers how it exited; the data directory stays until the drop.
+    /// `None` when it was already stopped or its status is unknown.
+    pub(crate) fn shut_down(&mut self) -> Option<ExitStatus> {
+        self.stop()
     }
 
     async fn wait_ready(&mut self, timeout: Duration) -> Result<(), Error> {
@@ -149,12 +208,10 @@ impl SpawnedServer {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
+    fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
         }
         if let Ok(pid) = i32::try_from(child.id()) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
@@ -166,7 +223,7 @@ impl SpawnedServer {
                     if !status.success() {
                         eprintln!("[bench] note: the server exited with {status} after SIGTERM");
                     }
-                    return;
+                    return Some(status);
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                 Err(_) => break,
@@ -177,13 +234,13 @@ impl SpawnedServer {
             SHUTDOWN_TIMEOUT.as_secs()
         );
         let _ = child.kill();
-        let _ = child.wait();
+        child.wait().ok()
     }
 }
 
 impl Drop for SpawnedServer {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 

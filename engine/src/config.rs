@@ -131,9 +131,9 @@ pub struct EngineConfig {
     /// confirmed order may be cancelled). `None` keeps them all. Default:
     /// 30 days.
     pub reservation_retention: Option<Duration>,
-    /// The most records (events, then reservations) removed or examined in
-    /// one batch by retention, which runs at most once a second; the rest
-    /// follow. Default: 1,024.
+    /// The most events removed, and the most reservations examined, in one
+    /// batch by retention, which runs at most once a second (ten times a
+    /// second while it is behind); the rest follow. Default: 1,024.
     pub compactions_per_batch_max: usize,
     /// The engine's part in replication. Default: [`ReplicationRole::Standalone`].
     pub replication: ReplicationRole,

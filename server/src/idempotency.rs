@@ -1,8 +1,8 @@
 //! `Idempotency-Key` on writes (POST, PUT, PATCH, DELETE) under `/api/v1`.
 //!
 //! The first answer to a key (per caller) is stored durably in the engine
-//! for 24 hours. A repeat with the same method, path and body replays it
-//! with `Idempotent-Replayed: true`; the same key with another request is
+//! for `Limits::idempotency_ttl` (24 hours unless `--idempotency-ttl`). A
+//! repeat with the same method, path and body replays it with `Idempotent-Replayed: true`; the same key with another request is
 //! `409 conflict`; a repeat while the first is still running is `409
 //! idempotency_key_in_use`. Answers that say "try again" (5xx, 429) are not
 //! stored, so a retry runs again.
@@ -30,8 +30,15 @@ use crate::state::AppState;
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The header on a replayed answer.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
-/// How long a first answer is kept.
+/// How long a first answer is kept by default (`Limits::idempotency_ttl`).
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The shortest time a first answer may be kept: a client's retry after a
+/// lost answer must still find it.
+pub const IDEMPOTENCY_TTL_MIN: Duration = Duration::from_secs(60);
+/// The longest time a first answer may be kept.
+pub const IDEMPOTENCY_TTL_MAX: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+const _: () = assert!(IDEMPOTENCY_TTL_MIN.as_secs() <= IDEMPOTENCY_TTL.as_secs());
+const _: () = assert!(IDEMPOTENCY_TTL.as_secs() <= IDEMPOTENCY_TTL_MAX.as_secs());
 /// The longest key a client may send.
 pub(crate) const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
 /// Routes that take no idempotency key (the gateway's webhook has event ids).
@@ -181,8 +188,9 @@ pub(crate) async fn idempotency(
                         "rate_limited",
                         format!(
                             "this user holds {held_max} Idempotency-Key \
-                             answers from the last 24 hours, the most kept; retry without a key \
-                             or later"
+                             answers from the last {}, the most kept; retry without a key \
+                             or later",
+                            humantime::format_duration(state.limits.idempotency_ttl)
                         ),
                     )
                     .into_response();
@@ -275,7 +283,7 @@ pub(crate) async fn idempotency(
     };
     if let Err(error) = state
         .engine
-        .save_idempotency_record(&storage_key, value, IDEMPOTENCY_TTL)
+        .save_idempotency_record(&storage_key, value, state.limits.idempotency_ttl)
         .await
     {
         // The answer stands (nothing was written by it); a retry runs again.

@@ -64,7 +64,9 @@ pub use gateway::{
     HttpWebhookSink, WEBHOOK_PATH, WEBHOOK_SECRET_FILE, WebhookSecretSource,
     load_or_create_webhook_secret,
 };
-pub use idempotency::{IDEMPOTENCY_TTL, IDEMPOTENT_REPLAYED};
+pub use idempotency::{
+    IDEMPOTENCY_TTL, IDEMPOTENCY_TTL_MAX, IDEMPOTENCY_TTL_MIN, IDEMPOTENT_REPLAYED,
+};
 pub use listener::ConnectionLimits;
 pub use metrics::Metrics;
 pub use notify::{

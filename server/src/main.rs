@@ -357,13 +357,18 @@ struct ServeArgs {
     /// connection is closed, in milliseconds.
     #[arg(long, env = "MERCATO_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     shutdown_grace_ms: u64,
-    /// Days an event is kept once every consumer has passed it (0: for ever).
-    #[arg(long, env = "MERCATO_EVENT_RETENTION_DAYS", default_value_t = 30)]
-    event_retention_days: u64,
-    /// Days a finished reservation is kept, unless its order can still
-    /// change (0: for ever).
-    #[arg(long, env = "MERCATO_RESERVATION_RETENTION_DAYS", default_value_t = 30)]
-    reservation_retention_days: u64,
+    /// How long an event is kept once every consumer has passed it, e.g.
+    /// 30days, 12h, 5m (at least 60s; 0 keeps every event).
+    #[arg(long, env = "MERCATO_EVENT_RETENTION", default_value = "30days", value_parser = retention)]
+    event_retention: Retention,
+    /// How long a finished reservation is kept, unless its order can still
+    /// change, e.g. 30days, 12h, 5m (at least 60s; 0 keeps them all).
+    #[arg(long, env = "MERCATO_RESERVATION_RETENTION", default_value = "30days", value_parser = retention)]
+    reservation_retention: Retention,
+    /// How long the first answer to an Idempotency-Key is kept for replay,
+    /// e.g. 24h, 10m (60s to 365days).
+    #[arg(long, env = "MERCATO_IDEMPOTENCY_TTL", default_value = "24h", value_parser = idempotency_ttl)]
+    idempotency_ttl: Duration,
     /// Replicate: publish every write-ahead log record and every event to
     /// this NATS JetStream server (nats://host:port; comma-separated for a
     /// cluster). This server is the primary.
@@ -403,9 +408,44 @@ struct ServeArgs {
     snapshot_every_records: u64,
 }
 
-/// `days` as a retention: 0 keeps for ever.
-fn days(days: u64) -> Option<Duration> {
-    (days > 0).then(|| Duration::from_secs(days.saturating_mul(86_400)))
+/// A retention flag's value: `None` keeps for ever.
+#[derive(Clone, Copy, Debug)]
+struct Retention(Option<Duration>);
+
+/// The shortest retention the engine takes (`EngineConfig::event_retention`).
+const RETENTION_MIN: Duration = Duration::from_secs(60);
+
+/// Parses a retention: a duration such as `30days` or `5m`, at least
+/// [`RETENTION_MIN`], or `0` for ever.
+fn retention(text: &str) -> Result<Retention, String> {
+    let duration = humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("{error} (a duration such as 30days, 12h or 5m; 0 keeps for ever)")
+    })?;
+    if duration.is_zero() {
+        return Ok(Retention(None));
+    }
+    if duration < RETENTION_MIN {
+        return Err(format!(
+            "{} is shorter than the shortest retention, 60s (0 keeps for ever)",
+            humantime::format_duration(duration)
+        ));
+    }
+    Ok(Retention(Some(duration)))
+}
+
+/// Parses `--idempotency-ttl`: a duration within the server's bounds.
+fn idempotency_ttl(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|error| format!("{error} (a duration such as 24h or 10m)"))?;
+    if duration < mercato_server::IDEMPOTENCY_TTL_MIN
+        || duration > mercato_server::IDEMPOTENCY_TTL_MAX
+    {
+        return Err(format!(
+            "{} is outside 60s to 365days",
+            humantime::format_duration(duration)
+        ));
+    }
+    Ok(duration)
 }
 
 /// The longest simulated gateway latency, in milliseconds.
@@ -843,10 +883,11 @@ fn serve(args: ServeArgs) -> ExitCode {
             rate_limit_per_second: args.rate_limit,
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             streams_max: args.streams_max,
+            idempotency_ttl: args.idempotency_ttl,
             ..Limits::default()
         },
-        event_retention: days(args.event_retention_days),
-        reservation_retention: days(args.reservation_retention_days),
+        event_retention: args.event_retention.0,
+        reservation_retention: args.reservation_retention.0,
         connections: ConnectionLimits {
             connections_max: args.connections_max,
             header_timeout: Duration::from_millis(args.header_timeout_ms),
@@ -898,5 +939,57 @@ fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retentions_are_durations_of_a_minute_or_more() {
+        assert_eq!(
+            retention("30days").unwrap().0,
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(retention("2m").unwrap().0, Some(Duration::from_secs(120)));
+        assert_eq!(retention("60s").unwrap().0, Some(Duration::from_secs(60)));
+        assert_eq!(retention("0").unwrap().0, None);
+        assert_eq!(retention("0s").unwrap().0, None);
+        assert!(retention("59s").unwrap_err().contains("shortest retention"));
+        assert!(retention("30").is_err());
+        assert!(retention("soon").is_err());
+    }
+
+    #[test]
+    fn idempotency_ttls_are_bounded() {
+        assert_eq!(idempotency_ttl("24h").unwrap(), Duration::from_secs(86_400));
+        assert_eq!(idempotency_ttl("1m").unwrap(), Duration::from_secs(60));
+        assert!(idempotency_ttl("59s").unwrap_err().contains("outside"));
+        assert!(idempotency_ttl("0").is_err());
+        assert!(idempotency_ttl("366days").is_err());
+        assert!(idempotency_ttl("a while").is_err());
+    }
+
+    #[test]
+    fn the_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "mercato",
+            "serve",
+            "--event-retention",
+            "2m",
+            "--reservation-retention",
+            "0",
+            "--idempotency-ttl",
+            "90s",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(args.event_retention.0, Some(Duration::from_secs(120)));
+        assert_eq!(args.reservation_retention.0, None);
+        assert_eq!(args.idempotency_ttl, Duration::from_secs(90));
+        assert!(Cli::try_parse_from(["mercato", "serve", "--event-retention", "10s"]).is_err());
     }
 }

@@ -71,10 +71,17 @@ pub struct Limits {
     pub body_bytes_max: usize,
     /// Requests per second per client IP; `None` turns rate limiting off.
     pub rate_limit_per_second: Option<u32>,
-    /// The most `Idempotency-Key` answers kept per customer (over the 24
-    /// hours each is kept); past it a new key is refused with 429. The
-    /// admin has no cap. Default 1000.
+    /// The most `Idempotency-Key` answers kept per customer (over the
+    /// `idempotency_ttl` each is kept); past it a new key is refused with
+    /// 429. The admin has no cap. Default 1000.
     pub idempotency_records_per_customer_max: usize,
+    /// How long the first answer to an `Idempotency-Key` is kept for
+    /// replay; the writer removes it after. At least
+    /// [`IDEMPOTENCY_TTL_MIN`](crate::IDEMPOTENCY_TTL_MIN) and at most
+    /// [`IDEMPOTENCY_TTL_MAX`](crate::IDEMPOTENCY_TTL_MAX) ([`AppState::new`]
+    /// clamps it). Default [`IDEMPOTENCY_TTL`](crate::IDEMPOTENCY_TTL), 24
+    /// hours.
+    pub idempotency_ttl: std::time::Duration,
     /// The longest a request may take from its headers to its answer,
     /// reading its body included; past it the answer is `408
     /// request_timeout`. Default 60 s.
@@ -90,6 +97,7 @@ impl Default for Limits {
             body_bytes_max: 1 << 20,
             rate_limit_per_second: None,
             idempotency_records_per_customer_max: 1_000,
+            idempotency_ttl: crate::idempotency::IDEMPOTENCY_TTL,
             request_timeout: std::time::Duration::from_secs(60),
             streams_max: 256,
         }
@@ -107,6 +115,11 @@ impl AppState {
         limits: Limits,
         checkout: Checkout,
     ) -> AppState {
+        let mut limits = limits;
+        limits.idempotency_ttl = limits.idempotency_ttl.clamp(
+            crate::idempotency::IDEMPOTENCY_TTL_MIN,
+            crate::idempotency::IDEMPOTENCY_TTL_MAX,
+        );
         AppState(Arc::new(SharedState {
             engine,
             checkout,

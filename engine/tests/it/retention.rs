@@ -91,3 +91,37 @@ fn old_events_and_finished_reservations_go_what_is_needed_stays() {
     assert_eq!((stock.on_hand, stock.reserved), (100, 0));
     engine.shutdown();
 }
+
+#[test]
+fn a_backlog_is_removed_ten_slices_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let mut settings = config(dir.path(), &clock);
+    settings.compactions_per_batch_max = 4;
+    let engine = mercato_engine::Engine::open(settings).unwrap();
+    engine.create_product(product(1, 100)).wait().unwrap();
+    for n in 1..=20 {
+        engine.reserve(request(order(n), &[(1, 1)])).wait().unwrap();
+        engine.release_reservation(order(n)).wait().unwrap();
+    }
+    let written = engine.events_after(0, 500).unwrap().len();
+    assert!(written > 40, "{written}");
+
+    // A month later: 1.5 s of batches 100 ms apart. One slice a second
+    // would remove 8 events and look at 8 reservations; while behind, a
+    // slice every 100 ms removes the whole backlog.
+    clock.advance(31 * DAY);
+    for _ in 0..15 {
+        clock.advance(Duration::from_millis(100));
+        engine.flush().wait().unwrap();
+    }
+    let events = engine.events_after(0, 500).unwrap();
+    assert_eq!(events.len(), 1, "only the newest event stays");
+    assert_eq!(events[0].seq, engine.last_event_seq());
+    for n in 1..=20 {
+        assert!(
+            engine.reservation(order(n)).unwrap().is_none(),
+            "released a month ago: reservation {n} gone"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use mercato_engine::{Error, Write};
 use serde::Serialize;
 
-use crate::idempotency::{IDEMPOTENCY_TTL, IdempotencyContext, RecordedByEngine, stored_answer};
+use crate::idempotency::{IdempotencyContext, RecordedByEngine, stored_answer};
 use crate::problem::{ApiError, PROBLEM_CONTENT_TYPE, add_status_headers};
 use crate::state::AppState;
 
@@ -86,8 +86,10 @@ pub(crate) async fn run_write<T: Send + 'static>(
 ) -> Response {
     let remembered = context.is_some();
     let write = match context {
-        Some(Extension(context)) => {
-            write.remember(context.storage_key, IDEMPOTENCY_TTL, move |outcome| {
+        Some(Extension(context)) => write.remember(
+            context.storage_key,
+            state.limits.idempotency_ttl,
+            move |outcome| {
                 let rendered = render(outcome);
                 (!rendered.status.is_server_error()).then(|| {
                     stored_answer(
@@ -97,8 +99,8 @@ pub(crate) async fn run_write<T: Send + 'static>(
                         &rendered.body,
                     )
                 })
-            })
-        }
+            },
+        ),
         None => write,
     };
     let outcome = state.engine.write(write).await;

@@ -1,5 +1,6 @@
 //! The server's integration tests: the router in process, a real socket,
-//! the real binary killed and restarted, catalog files imported and exported.
+//! the real binary killed and restarted, catalog files imported and exported,
+//! a short soak.
 
 mod authz;
 mod binary;
@@ -17,5 +18,6 @@ mod replication;
 mod routes;
 mod schemathesis;
 mod search;
+mod soak;
 mod streams;
 mod support;
