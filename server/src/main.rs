@@ -777,6 +777,23 @@ fn serve(args: ServeArgs) -> ExitCode {
             EnvFilter::try_from_env("MERCATO_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // Variables of flags that took days before they took durations: a
+    // setting that is silently ignored is worse than a refusal.
+    for (old, new) in [
+        ("MERCATO_EVENT_RETENTION_DAYS", "MERCATO_EVENT_RETENTION"),
+        (
+            "MERCATO_RESERVATION_RETENTION_DAYS",
+            "MERCATO_RESERVATION_RETENTION",
+        ),
+    ] {
+        if std::env::var_os(old).is_some() {
+            eprintln!(
+                "error: {old} is no longer read: set {new} to a duration instead \
+                 (for example {new}=30days; 0 keeps for ever)"
+            );
+            return ExitCode::from(2);
+        }
+    }
     if args.sync_interval_ms == 0
         || args.checkpoint_interval_ms == 0
         || args.worker_threads == Some(0)

@@ -642,3 +642,27 @@ pub(crate) async fn run_tool(
     );
     text
 }
+
+/// A retention variable of the old spelling (days) is refused, not
+/// ignored, and nothing is created.
+#[test]
+fn an_old_retention_variable_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .args(["serve", "--data-dir"])
+        .arg(&data)
+        .args(["--listen", &format!("127.0.0.1:{}", free_port())])
+        .env("MERCATO_EVENT_RETENTION_DAYS", "7")
+        .env("MERCATO_LOG", "error")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("MERCATO_EVENT_RETENTION_DAYS is no longer read")
+            && stderr.contains("MERCATO_EVENT_RETENTION=30days"),
+        "{stderr}"
+    );
+    assert!(!data.exists());
+}
