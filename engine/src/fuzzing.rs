@@ -22,6 +22,28 @@ use crate::notifications::{
 use crate::orders::{Order, OrderLine, OrderStatus, Payment, PaymentStatus, SagaEntry, SagaStatus};
 use crate::storage::{self, StoredProduct};
 
+// The log's on-disk format (docs/storage.md), for the target that writes
+// segments of its own: one definition, the log's.
+
+/// A segment's file name, before its first record number.
+pub const SEGMENT_PREFIX: &str = crate::wal::SEGMENT_PREFIX;
+/// A segment's first 8 bytes.
+pub const SEGMENT_MAGIC: &[u8; 8] = crate::wal::SEGMENT_MAGIC;
+/// The log format's version.
+pub const SEGMENT_VERSION: u32 = crate::wal::SEGMENT_VERSION;
+/// A segment header's length.
+pub const SEGMENT_HEADER_LEN: usize = crate::wal::SEGMENT_HEADER_LEN;
+/// A record header's first 4 bytes.
+pub const RECORD_MAGIC: u32 = crate::wal::RECORD_MAGIC;
+/// A record header's length.
+pub const RECORD_HEADER_LEN: usize = crate::wal::RECORD_HEADER_LEN;
+/// Records start at multiples of this.
+pub const RECORD_ALIGN: usize = crate::wal::RECORD_ALIGN;
+/// A record operation: insert or replace a row.
+pub const OP_INSERT: u8 = crate::wal::OP_INSERT;
+/// A record operation: remove a row.
+pub const OP_REMOVE: u8 = crate::wal::OP_REMOVE;
+
 /// The record types the store keeps, by the name their decoder reports in
 /// its errors.
 pub const RECORD_KINDS: [&str; 10] = [

@@ -73,20 +73,20 @@ const IN_FLIGHT_MAX: usize = 2;
 /// The `meta` key holding the last log record redb holds durably.
 pub(crate) const META_LOG_LSN: &str = "log_lsn";
 
-const SEGMENT_PREFIX: &str = "mercato.wal.";
+pub(crate) const SEGMENT_PREFIX: &str = "mercato.wal.";
 /// Appended to the name of a segment set aside by a recovery that accepted
 /// a loss: kept for a human, never read again.
 const DAMAGED_SUFFIX: &str = ".damaged";
 /// A segment being created; renamed once whole.
 const TEMPORARY_SUFFIX: &str = ".tmp";
-const SEGMENT_MAGIC: &[u8; 8] = b"MRCTOLOG";
-const SEGMENT_VERSION: u32 = 2;
-const SEGMENT_HEADER_LEN: usize = 32;
-const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"MREC");
-const RECORD_HEADER_LEN: usize = 32;
-const RECORD_ALIGN: usize = 8;
-const OP_INSERT: u8 = 1;
-const OP_REMOVE: u8 = 2;
+pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"MRCTOLOG";
+pub(crate) const SEGMENT_VERSION: u32 = 2;
+pub(crate) const SEGMENT_HEADER_LEN: usize = 32;
+pub(crate) const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"MREC");
+pub(crate) const RECORD_HEADER_LEN: usize = 32;
+pub(crate) const RECORD_ALIGN: usize = 8;
+pub(crate) const OP_INSERT: u8 = 1;
+pub(crate) const OP_REMOVE: u8 = 2;
 
 const _: () = assert!(SEGMENT_HEADER_LEN.is_multiple_of(RECORD_ALIGN));
 const _: () = assert!(RECORD_HEADER_LEN.is_multiple_of(RECORD_ALIGN));

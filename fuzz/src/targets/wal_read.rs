@@ -14,18 +14,11 @@
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
-use mercato_engine::fuzzing::sample_records;
+use mercato_engine::fuzzing::{
+    OP_INSERT, OP_REMOVE, RECORD_ALIGN, RECORD_HEADER_LEN, RECORD_MAGIC, SEGMENT_HEADER_LEN,
+    SEGMENT_MAGIC, SEGMENT_PREFIX, SEGMENT_VERSION, sample_records,
+};
 use mercato_engine::{Engine, EngineConfig, Error, InMemoryBackend, LogDirectory};
-
-const SEGMENT_PREFIX: &str = "mercato.wal.";
-const SEGMENT_MAGIC: &[u8; 8] = b"MRCTOLOG";
-const SEGMENT_VERSION: u32 = 2;
-const SEGMENT_HEADER_LEN: usize = 32;
-const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"MREC");
-const RECORD_HEADER_LEN: usize = 32;
-const RECORD_ALIGN: usize = 8;
-const OP_INSERT: u8 = 1;
-const OP_REMOVE: u8 = 2;
 /// The log's tables, by their numbers on disk (1 to 23), and the width of
 /// their keys in redb's byte form (`None`: variable).
 const TABLE_KEYS: [Option<usize>; 23] = [
