@@ -250,22 +250,13 @@ async fn acknowledged_reservations_survive_sigkill_and_sigterm_exits_cleanly() {
 
     // SIGTERM: stop accepting, finish, commit, exit 0.
     let mut server = server;
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    sigterm(&server);
+    let exit = exit_status(
+        &mut server,
+        Duration::from_secs(30),
+        "the server did not stop on SIGTERM",
+    )
+    .await;
     assert!(exit.success(), "exit status {exit}");
 }
 
@@ -665,4 +656,30 @@ fn an_old_retention_variable_is_refused_in_words() {
         "{stderr}"
     );
     assert!(!data.exists());
+}
+
+/// Sends the server SIGTERM.
+pub(crate) fn sigterm(server: &Server) {
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The server's exit status, once it exits; panics with `failure` when it
+/// is still running after `within`.
+pub(crate) async fn exit_status(
+    server: &mut Server,
+    within: Duration,
+    failure: &str,
+) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(Instant::now() < deadline, "{failure}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

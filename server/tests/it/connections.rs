@@ -6,7 +6,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::binary::{TOKEN, start, wait_ready};
@@ -133,21 +132,12 @@ async fn the_connection_cap_holds_and_shutdown_does_not_wait_for_a_stalled_clien
     stalled
         .write_all(b"POST /api/v1/products HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
         .unwrap();
-    let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "SIGTERM waited for the stalled client"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    crate::binary::sigterm(&server);
+    let exit = crate::binary::exit_status(
+        &mut server,
+        Duration::from_secs(20),
+        "SIGTERM waited for the stalled client",
+    )
+    .await;
     assert!(exit.success(), "exit status {exit}");
 }

@@ -561,11 +561,7 @@ async fn open_streams_do_not_hold_up_the_real_servers_shutdown() {
         .unwrap();
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::binary::sigterm(&server);
     // The stream ends...
     let ended = tokio::time::timeout(WAIT, async {
         while let Ok(Some(_)) = stream.chunk().await {}
@@ -573,16 +569,7 @@ async fn open_streams_do_not_hold_up_the_real_servers_shutdown() {
     .await;
     assert!(ended.is_ok(), "the stream was not ended at shutdown");
     // ...and the server exits cleanly.
-    let deadline = Instant::now() + WAIT;
-    let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not stop on SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit =
+        crate::binary::exit_status(&mut server, WAIT, "the server did not stop on SIGTERM").await;
     assert!(exit.success(), "exit status {exit}");
 }
