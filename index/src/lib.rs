@@ -37,6 +37,7 @@ mod indexer;
 mod query;
 mod request;
 mod schema;
+mod tiers;
 
 pub use error::IndexError;
 pub use index::{INDEX_DIRECTORY_NAME, RebuildProgress, RebuildReport, SearchIndex};

@@ -22,19 +22,19 @@
 //! and there are several words, the search runs again with any word
 //! matching, and documents matching more words rank first.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, AutomatonWeight, BooleanQuery, BoostQuery, ConstScoreQuery, DfaWrapper,
-    EnableScoring, Explanation, FuzzyTermQuery, Occur, Query, Scorer, TermQuery, Weight,
+    AllQuery, BooleanQuery, ConstScoreQuery, DfaWrapper, FuzzyTermQuery, Occur, Query, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
-use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
 use tantivy_fst::Automaton;
 
 use crate::request::{QUERY_LENGTH_MAX, QUERY_WORDS_MAX};
 use crate::schema::{Fields, sku_analyzer, stemmed_analyzer, tokens, words_analyzer};
+use crate::tiers::{AllOf, Clause, Terms, TokenTiers, WordQuery};
 
 const NO_TYPO: f32 = 1000.0;
 const TYPO: f32 = 1.0;
@@ -174,20 +174,25 @@ pub(crate) fn search_query(
     category: Option<&str>,
     brand: Option<&str>,
 ) -> Box<dyn Query> {
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let occur = match matching {
-        Matching::All => Occur::Must,
-        Matching::Any => Occur::Should,
-    };
     let last = words.words.len().saturating_sub(1);
-    // Several clauses are intersected (or merged): see `Materialized`.
-    let intersected = words.words.len() > 1 || category.is_some() || brand.is_some();
-    let mut text_clauses = Vec::new();
-    for (index, word) in words.words.iter().enumerate() {
+    let word_queries = words.words.iter().enumerate().map(|(index, word)| {
         let prefix = words.last_is_prefix && index == last;
-        let query = word_query(fields, word, prefix);
-        text_clauses.push((occur, materialized(query, intersected)));
+        word_query(fields, word, prefix)
+    });
+    if matching == Matching::All && !words.words.is_empty() {
+        let filters = [(fields.category, category), (fields.brand, brand)]
+            .into_iter()
+            .filter_map(|(field, value)| value.map(|value| Term::from_field_text(field, value)))
+            .collect();
+        return Box::new(AllOf {
+            filters,
+            words: word_queries.collect(),
+        });
     }
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let text_clauses: Vec<(Occur, Box<dyn Query>)> = word_queries
+        .map(|word| (Occur::Should, Box::new(word) as Box<dyn Query>))
+        .collect();
     if text_clauses.is_empty() {
         clauses.push((Occur::Must, Box::new(AllQuery)));
     } else {
@@ -209,170 +214,164 @@ pub(crate) fn search_query(
 pub(crate) fn suggest_query(fields: &Fields, words: &QueryWords) -> Option<Box<dyn Query>> {
     let (last_word, earlier_words) = words.words.split_last()?;
     let (last, earlier_tokens) = last_word.tokens.split_last()?;
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    let mut words: Vec<WordQuery> = Vec::new();
     for word in earlier_words {
-        clauses.push((
-            Occur::Must,
-            materialized(word_query(fields, word, false), true),
-        ));
+        words.push(word_query(fields, word, false));
     }
     for token in earlier_tokens {
-        clauses.push((
-            Occur::Must,
-            materialized(token_query(fields, token, false), true),
-        ));
+        words.push(token_word(token_tiers(fields, token, false)));
     }
-    let completions: Vec<(Occur, Box<dyn Query>)> = vec![
-        (
-            Occur::Should,
-            constant(prefix(fields.name_words, &last.text), NO_TYPO + IN_NAME),
-        ),
-        (
-            Occur::Should,
-            constant(prefix(fields.label_words, &last.text), NO_TYPO + IN_LABELS),
-        ),
-        (
-            Occur::Should,
-            constant(term(fields.name_words, &last.text), EXACT_WORD_IN_NAME),
-        ),
-    ];
-    clauses.push((Occur::Must, Box::new(BooleanQuery::new(completions))));
-    Some(Box::new(BooleanQuery::new(clauses)))
-}
-
-fn materialized(query: Box<dyn Query>, intersected: bool) -> Box<dyn Query> {
-    if intersected {
-        Box::new(Materialized(query))
-    } else {
-        query
-    }
+    let mut completions = TokenTiers::default();
+    completions.clause(
+        Clause::Constant(NO_TYPO + IN_NAME),
+        vec![Terms::Prefix(fields.name_words, last.text.clone())],
+    );
+    completions.clause(
+        Clause::Constant(NO_TYPO + IN_LABELS),
+        vec![Terms::Prefix(fields.label_words, last.text.clone())],
+    );
+    completions.clause(
+        Clause::Constant(EXACT_WORD_IN_NAME),
+        vec![exact(fields.name_words, &last.text)],
+    );
+    words.push(token_word(completions));
+    Some(Box::new(AllOf {
+        filters: Vec::new(),
+        words,
+    }))
 }
 
 fn filter(field: Field, value: &str) -> Box<dyn Query> {
-    constant(term(field, value), 0.0)
-}
-
-fn term(field: Field, text: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(
-        Term::from_field_text(field, text),
-        IndexRecordOption::Basic,
-    ))
-}
-
-/// A term scored by BM25 (frequencies and field lengths), times `boost`.
-fn scored_term(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
-    Box::new(BoostQuery::new(
+    Box::new(ConstScoreQuery::new(
         Box::new(TermQuery::new(
-            Term::from_field_text(field, text),
-            IndexRecordOption::WithFreqs,
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
         )),
-        boost,
+        0.0,
     ))
 }
 
-fn prefix(field: Field, text: &str) -> Box<dyn Query> {
-    Box::new(FuzzyTermQuery::new_prefix(
-        Term::from_field_text(field, text),
-        0,
-        true,
-    ))
+fn exact(field: Field, text: &str) -> Terms {
+    Terms::Exact(Term::from_field_text(field, text))
 }
 
-fn constant(query: Box<dyn Query>, score: f32) -> Box<dyn Query> {
-    Box::new(ConstScoreQuery::new(query, score))
-}
-
-fn any(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
-    Box::new(BooleanQuery::union(queries))
+/// A word of one token and no SKU.
+fn token_word(token: TokenTiers) -> WordQuery {
+    WordQuery {
+        tokens: vec![token],
+        sku: None,
+    }
 }
 
 /// One word: all its tokens, or the whole word as a SKU.
-fn word_query(fields: &Fields, word: &Word, prefix_last: bool) -> Box<dyn Query> {
-    if word.tokens.is_empty() {
-        return constant(term(fields.sku, &word.sku), WHOLE_SKU);
+fn word_query(fields: &Fields, word: &Word, prefix_last: bool) -> WordQuery {
+    let last = word.tokens.len().saturating_sub(1);
+    WordQuery {
+        tokens: word
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| token_tiers(fields, token, prefix_last && index == last))
+            .collect(),
+        sku: (!word.sku.is_empty() || word.tokens.is_empty())
+            .then(|| (Term::from_field_text(fields.sku, &word.sku), WHOLE_SKU)),
     }
-    let last = word.tokens.len() - 1;
-    let tokens: Vec<(Occur, Box<dyn Query>)> = word
-        .tokens
-        .iter()
-        .enumerate()
-        .map(|(index, token)| {
-            (
-                Occur::Must,
-                token_query(fields, token, prefix_last && index == last),
-            )
-        })
-        .collect();
-    let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    alternatives.push((Occur::Should, Box::new(BooleanQuery::new(tokens))));
-    if !word.sku.is_empty() {
-        alternatives.push((
-            Occur::Should,
-            constant(term(fields.sku, &word.sku), WHOLE_SKU),
-        ));
-    }
-    Box::new(BooleanQuery::new(alternatives))
 }
 
-/// One token, in tiers (see the module's table).
-fn token_query(fields: &Fields, token: &Token, with_prefix: bool) -> Box<dyn Query> {
+/// One token, in tiers (see the module's table), as the sum of these
+/// clauses in this order.
+fn token_tiers(fields: &Fields, token: &Token, with_prefix: bool) -> TokenTiers {
     let Token { text, stem, typos } = token;
-    let mut exact = vec![
-        term(fields.name, stem),
-        term(fields.description, stem),
-        term(fields.labels, stem),
-        term(fields.text_words, text),
-        term(fields.sku_words, text),
+    let mut exact_words = vec![
+        exact(fields.name, stem),
+        exact(fields.description, stem),
+        exact(fields.labels, stem),
+        exact(fields.text_words, text),
+        exact(fields.sku_words, text),
     ];
-    let mut in_name = vec![term(fields.name, stem), term(fields.name_words, text)];
+    let mut in_name = vec![exact(fields.name, stem), exact(fields.name_words, text)];
     if with_prefix {
-        exact.push(prefix(fields.name_words, text));
-        exact.push(prefix(fields.label_words, text));
-        in_name.push(prefix(fields.name_words, text));
+        exact_words.push(Terms::Prefix(fields.name_words, text.clone()));
+        exact_words.push(Terms::Prefix(fields.label_words, text.clone()));
+        in_name.push(Terms::Prefix(fields.name_words, text.clone()));
     }
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-        (Occur::Should, constant(any(exact), NO_TYPO)),
-        (
-            Occur::Should,
-            constant(term(fields.labels, stem), IN_LABELS),
-        ),
-        (
-            Occur::Should,
-            constant(term(fields.name_words, text), EXACT_WORD_IN_NAME),
-        ),
-        (Occur::Should, scored_term(fields.name, stem, BM25_NAME)),
-        (
-            Occur::Should,
-            scored_term(fields.description, stem, BM25_DESCRIPTION),
-        ),
-    ];
+    let mut tiers = TokenTiers::default();
+    tiers.clause(Clause::Constant(NO_TYPO), exact_words);
+    tiers.clause(
+        Clause::Constant(IN_LABELS),
+        vec![exact(fields.labels, stem)],
+    );
+    tiers.clause(
+        Clause::Constant(EXACT_WORD_IN_NAME),
+        vec![exact(fields.name_words, text)],
+    );
+    tiers.clause(
+        Clause::Bm25 {
+            term: Term::from_field_text(fields.name, stem),
+            boost: BM25_NAME,
+        },
+        Vec::new(),
+    );
+    tiers.clause(
+        Clause::Bm25 {
+            term: Term::from_field_text(fields.description, stem),
+            boost: BM25_DESCRIPTION,
+        },
+        Vec::new(),
+    );
     if *typos > 0 {
         // Name, labels and description in one dictionary: one expansion;
         // the automata are built once for both fields.
         let automata = TypoAutomata::new(text, *typos);
-        clauses.push((
-            Occur::Should,
-            constant(any(automata.queries(fields.text_words)), TYPO),
-        ));
-        in_name.extend(automata.queries(fields.name_words));
+        tiers.clause(Clause::Constant(TYPO), automata.terms(fields.text_words));
+        in_name.extend(automata.terms(fields.name_words));
     }
-    clauses.push((Occur::Should, constant(any(in_name), IN_NAME)));
-    Box::new(BooleanQuery::new(clauses))
+    tiers.clause(Clause::Constant(IN_NAME), in_name);
+    tiers
 }
 
 /// The words within `typos` of `text`, a typo on the first letter counting
 /// as two: within budget 1 the first letter must match; within budget 2,
 /// either it matches and the rest is within 2, or the whole word is within
 /// 1 (an edit at the first letter, the rest exact or not, costs 2).
-/// Transpositions cost 1. Built once per token (building the automata is
-/// a tenth of a query's work) and searched in as many fields as needed.
+/// Transpositions cost 1. Built once per token and searched in as many
+/// fields as needed; building them is a tenth of a query's work, so the
+/// automata of the words searched lately are kept (a shopper's next
+/// keystroke repeats every word before the last).
+#[derive(Clone)]
 struct TypoAutomata {
     first_letter: Arc<FirstLetterThen>,
     whole_word: Option<Arc<DfaWrapper>>,
 }
 
+/// How many words' automata are kept: a few MB (an automaton is a 1 KB
+/// table per state, tens of states). When full, all are dropped.
+const TYPO_AUTOMATA_KEPT_MAX: usize = 256;
+
+static TYPO_AUTOMATA_KEPT: LazyLock<Mutex<HashMap<(String, u8), TypoAutomata>>> =
+    LazyLock::new(Mutex::default);
+
 impl TypoAutomata {
     fn new(text: &str, typos: u8) -> TypoAutomata {
+        let key = (text.to_owned(), typos);
+        if let Some(kept) = TYPO_AUTOMATA_KEPT
+            .lock()
+            .ok()
+            .and_then(|kept| kept.get(&key).cloned())
+        {
+            return kept;
+        }
+        let automata = TypoAutomata::build(text, typos);
+        if let Ok(mut kept) = TYPO_AUTOMATA_KEPT.lock() {
+            if kept.len() >= TYPO_AUTOMATA_KEPT_MAX {
+                kept.clear();
+            }
+            kept.insert(key, automata.clone());
+        }
+        automata
+    }
+
+    fn build(text: &str, typos: u8) -> TypoAutomata {
         assert!((1..=2).contains(&typos), "typo budgets are 1 or 2");
         let levenshtein = |text: &str, distance: u8| {
             FuzzyTermQuery::new(
@@ -396,165 +395,23 @@ impl TypoAutomata {
         }
     }
 
-    fn queries(&self, field: Field) -> Vec<Box<dyn Query>> {
-        let mut queries: Vec<Box<dyn Query>> = vec![Box::new(AutomatonQuery {
-            field,
-            automaton: self.first_letter.clone(),
-        })];
+    fn terms(&self, field: Field) -> Vec<Terms> {
+        let mut terms = vec![Terms::FirstLetter(field, self.first_letter.clone())];
         if let Some(whole_word) = &self.whole_word {
-            queries.push(Box::new(AutomatonQuery {
-                field,
-                automaton: whole_word.clone(),
-            }));
+            terms.push(Terms::Levenshtein(field, whole_word.clone()));
         }
-        queries
-    }
-}
-
-/// The terms of `field` an automaton accepts (built elsewhere, shared).
-struct AutomatonQuery<A> {
-    field: Field,
-    automaton: Arc<A>,
-}
-
-impl<A> Clone for AutomatonQuery<A> {
-    fn clone(&self) -> Self {
-        AutomatonQuery {
-            field: self.field,
-            automaton: self.automaton.clone(),
-        }
-    }
-}
-
-impl<A> std::fmt::Debug for AutomatonQuery<A> {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("AutomatonQuery")
-            .field("field", &self.field)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<A> Query for AutomatonQuery<A>
-where
-    A: Automaton + Send + Sync + 'static,
-    A::State: Clone,
-{
-    fn weight(&self, _scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(AutomatonWeight::<A>::new(
-            self.field,
-            self.automaton.clone(),
-        )))
-    }
-}
-
-/// A word's query, its matches and scores listed once per segment, so that
-/// intersecting it with other words or filters seeks in a list. A word's
-/// query is a union of unions, and tantivy's union clears a 4,096-document
-/// window on every seek past it: intersecting two words that way spent
-/// most of a query clearing memory. Listing the matches is one pass, in
-/// order, with the same scores.
-#[derive(Debug)]
-struct Materialized(Box<dyn Query>);
-
-impl Clone for Materialized {
-    fn clone(&self) -> Self {
-        Materialized(self.0.box_clone())
-    }
-}
-
-impl Query for Materialized {
-    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(MaterializedWeight(self.0.weight(scoring)?)))
-    }
-
-    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
-        self.0.query_terms(visitor);
-    }
-}
-
-struct MaterializedWeight(Box<dyn Weight>);
-
-impl Weight for MaterializedWeight {
-    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let mut inner = self.0.scorer(reader, boost)?;
-        let mut docs = Vec::new();
-        let mut scores = Vec::new();
-        let mut doc = inner.doc();
-        while doc != TERMINATED {
-            docs.push(doc);
-            scores.push(inner.score());
-            doc = inner.advance();
-        }
-        docs.push(TERMINATED);
-        Ok(Box::new(ListScorer {
-            docs,
-            scores,
-            cursor: 0,
-        }))
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        self.0.explain(reader, doc)
-    }
-}
-
-/// Documents in order with their scores; `docs` ends with `TERMINATED`.
-struct ListScorer {
-    docs: Vec<DocId>,
-    scores: Vec<Score>,
-    cursor: usize,
-}
-
-impl DocSet for ListScorer {
-    fn advance(&mut self) -> DocId {
-        if self.cursor < self.scores.len() {
-            self.cursor += 1;
-        }
-        self.docs[self.cursor]
-    }
-
-    fn seek(&mut self, target: DocId) -> DocId {
-        if self.docs[self.cursor] >= target {
-            return self.docs[self.cursor];
-        }
-        // Galloping: seeks in an intersection are mostly short.
-        let mut step = 1;
-        let mut low = self.cursor;
-        let mut high = self.cursor + 1;
-        while high < self.scores.len() && self.docs[high] < target {
-            low = high;
-            step *= 2;
-            high = (high + step).min(self.scores.len());
-        }
-        let high = high.min(self.scores.len());
-        self.cursor = low + self.docs[low..high].partition_point(|&doc| doc < target);
-        self.docs[self.cursor]
-    }
-
-    fn doc(&self) -> DocId {
-        self.docs[self.cursor]
-    }
-
-    fn size_hint(&self) -> u32 {
-        (self.scores.len() - self.cursor) as u32
-    }
-}
-
-impl Scorer for ListScorer {
-    fn score(&mut self) -> Score {
-        self.scores[self.cursor]
+        terms
     }
 }
 
 /// The bytes of one character, then the Levenshtein automaton of the rest.
-struct FirstLetterThen {
+pub(crate) struct FirstLetterThen {
     first: Vec<u8>,
     rest: DfaWrapper,
 }
 
 #[derive(Clone, Copy, Debug)]
-enum FirstLetterState {
+pub(crate) enum FirstLetterState {
     /// This many bytes of the first character matched.
     First(usize),
     /// In the rest's automaton.
@@ -673,5 +530,335 @@ mod tests {
         assert_eq!(too_long.len(), 1, "a word that matches nothing");
         assert!(too_long.words[0].tokens.is_empty());
         assert!(!too_long.last_is_prefix);
+    }
+
+    /// The queries as tantivy's boolean queries would build them, clause
+    /// by clause (what `tiers` replaced): the reference the tiered
+    /// queries must equal, document for document and score for score.
+    mod reference {
+        use tantivy::query::{
+            AutomatonWeight, BoostQuery, ConstScoreQuery, EnableScoring, TermQuery, Weight,
+        };
+
+        use super::super::*;
+
+        struct AutomatonQuery<A>(Field, Arc<A>);
+
+        impl<A> Clone for AutomatonQuery<A> {
+            fn clone(&self) -> Self {
+                AutomatonQuery(self.0, self.1.clone())
+            }
+        }
+
+        impl<A> std::fmt::Debug for AutomatonQuery<A> {
+            fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("AutomatonQuery")
+            }
+        }
+
+        impl<A> Query for AutomatonQuery<A>
+        where
+            A: Automaton + Send + Sync + 'static,
+            A::State: Clone,
+        {
+            fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+                Ok(Box::new(AutomatonWeight::<A>::new(self.0, self.1.clone())))
+            }
+        }
+
+        fn term(field: Field, text: &str) -> Box<dyn Query> {
+            Box::new(TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::Basic,
+            ))
+        }
+
+        fn prefix(field: Field, text: &str) -> Box<dyn Query> {
+            Box::new(FuzzyTermQuery::new_prefix(
+                Term::from_field_text(field, text),
+                0,
+                true,
+            ))
+        }
+
+        fn constant(query: Box<dyn Query>, score: f32) -> Box<dyn Query> {
+            Box::new(ConstScoreQuery::new(query, score))
+        }
+
+        fn any(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+            Box::new(BooleanQuery::union(queries))
+        }
+
+        fn scored(field: Field, text: &str, boost: f32) -> Box<dyn Query> {
+            Box::new(BoostQuery::new(
+                Box::new(TermQuery::new(
+                    Term::from_field_text(field, text),
+                    IndexRecordOption::WithFreqs,
+                )),
+                boost,
+            ))
+        }
+
+        fn typo_queries(automata: &TypoAutomata, field: Field) -> Vec<Box<dyn Query>> {
+            let mut queries: Vec<Box<dyn Query>> = vec![Box::new(AutomatonQuery(
+                field,
+                automata.first_letter.clone(),
+            ))];
+            if let Some(whole_word) = &automata.whole_word {
+                queries.push(Box::new(AutomatonQuery(field, whole_word.clone())));
+            }
+            queries
+        }
+
+        fn token_query(fields: &Fields, token: &Token, with_prefix: bool) -> Box<dyn Query> {
+            let Token { text, stem, typos } = token;
+            let mut exact = vec![
+                term(fields.name, stem),
+                term(fields.description, stem),
+                term(fields.labels, stem),
+                term(fields.text_words, text),
+                term(fields.sku_words, text),
+            ];
+            let mut in_name = vec![term(fields.name, stem), term(fields.name_words, text)];
+            if with_prefix {
+                exact.push(prefix(fields.name_words, text));
+                exact.push(prefix(fields.label_words, text));
+                in_name.push(prefix(fields.name_words, text));
+            }
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+                (Occur::Should, constant(any(exact), NO_TYPO)),
+                (
+                    Occur::Should,
+                    constant(term(fields.labels, stem), IN_LABELS),
+                ),
+                (
+                    Occur::Should,
+                    constant(term(fields.name_words, text), EXACT_WORD_IN_NAME),
+                ),
+                (Occur::Should, scored(fields.name, stem, BM25_NAME)),
+                (
+                    Occur::Should,
+                    scored(fields.description, stem, BM25_DESCRIPTION),
+                ),
+            ];
+            if *typos > 0 {
+                let automata = TypoAutomata::new(text, *typos);
+                clauses.push((
+                    Occur::Should,
+                    constant(any(typo_queries(&automata, fields.text_words)), TYPO),
+                ));
+                in_name.extend(typo_queries(&automata, fields.name_words));
+            }
+            clauses.push((Occur::Should, constant(any(in_name), IN_NAME)));
+            Box::new(BooleanQuery::new(clauses))
+        }
+
+        fn word_query(fields: &Fields, word: &Word, prefix_last: bool) -> Box<dyn Query> {
+            if word.tokens.is_empty() {
+                return constant(term(fields.sku, &word.sku), WHOLE_SKU);
+            }
+            let last = word.tokens.len() - 1;
+            let tokens = word
+                .tokens
+                .iter()
+                .enumerate()
+                .map(|(index, token)| {
+                    (
+                        Occur::Must,
+                        token_query(fields, token, prefix_last && index == last),
+                    )
+                })
+                .collect();
+            let mut alternatives: Vec<(Occur, Box<dyn Query>)> =
+                vec![(Occur::Should, Box::new(BooleanQuery::new(tokens)))];
+            if !word.sku.is_empty() {
+                alternatives.push((
+                    Occur::Should,
+                    constant(term(fields.sku, &word.sku), WHOLE_SKU),
+                ));
+            }
+            Box::new(BooleanQuery::new(alternatives))
+        }
+
+        pub(super) fn search_query(
+            fields: &Fields,
+            words: &QueryWords,
+            brand: Option<&str>,
+        ) -> Box<dyn Query> {
+            let last = words.words.len() - 1;
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = words
+                .words
+                .iter()
+                .enumerate()
+                .map(|(index, word)| {
+                    let prefix = words.last_is_prefix && index == last;
+                    (Occur::Must, word_query(fields, word, prefix))
+                })
+                .collect();
+            if let Some(brand) = brand {
+                clauses.push((Occur::Must, constant(term(fields.brand, brand), 0.0)));
+            }
+            Box::new(BooleanQuery::new(clauses))
+        }
+
+        pub(super) fn suggest_query(fields: &Fields, words: &QueryWords) -> Box<dyn Query> {
+            let (last_word, earlier_words) = words.words.split_last().unwrap();
+            let (last, earlier_tokens) = last_word.tokens.split_last().unwrap();
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for word in earlier_words {
+                clauses.push((Occur::Must, word_query(fields, word, false)));
+            }
+            for token in earlier_tokens {
+                clauses.push((Occur::Must, token_query(fields, token, false)));
+            }
+            let completions: Vec<(Occur, Box<dyn Query>)> = vec![
+                (
+                    Occur::Should,
+                    constant(prefix(fields.name_words, &last.text), NO_TYPO + IN_NAME),
+                ),
+                (
+                    Occur::Should,
+                    constant(prefix(fields.label_words, &last.text), NO_TYPO + IN_LABELS),
+                ),
+                (
+                    Occur::Should,
+                    constant(term(fields.name_words, &last.text), EXACT_WORD_IN_NAME),
+                ),
+            ];
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(completions))));
+            Box::new(BooleanQuery::new(clauses))
+        }
+    }
+
+    /// Every document and score of `query`, segment by segment.
+    fn matches(
+        searcher: &tantivy::Searcher,
+        query: &dyn Query,
+    ) -> Vec<(usize, tantivy::DocId, u32)> {
+        use tantivy::DocSet;
+        use tantivy::query::EnableScoring;
+        let weight = query
+            .weight(EnableScoring::enabled_from_searcher(searcher))
+            .unwrap();
+        let mut found = Vec::new();
+        for (segment, reader) in searcher.segment_readers().iter().enumerate() {
+            let mut scorer = weight.scorer(reader, 1.0).unwrap();
+            let mut doc = scorer.doc();
+            while doc != tantivy::TERMINATED {
+                found.push((segment, doc, scorer.score().to_bits()));
+                doc = scorer.advance();
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn tiered_queries_equal_the_boolean_queries_they_replace() {
+        use crate::schema::{register_analyzers, schema};
+        use tantivy::doc;
+
+        let schema = schema();
+        let fields = Fields::of(&schema).unwrap();
+        let index = tantivy::Index::create_in_ram(schema);
+        register_analyzers(&index);
+        let mut writer: tantivy::IndexWriter = index.writer(20_000_000).unwrap();
+        let catalog = include_str!("../../data/catalog.jsonl");
+        let mut names = Vec::new();
+        let mut brands = Vec::new();
+        for (line, row) in catalog.lines().enumerate() {
+            let row: serde_json::Value = serde_json::from_str(row).unwrap();
+            let text = |key: &str| row[key].as_str().unwrap_or_default().to_owned();
+            let (name, description) = (text("name"), text("description"));
+            let (brand, category, sku) = (text("brand"), text("category"), text("sku"));
+            let mut document = doc!(
+                fields.name => name.clone(),
+                fields.name_words => name.clone(),
+                fields.text_words => name.clone(),
+                fields.description => description.clone(),
+                fields.text_words => description,
+                fields.sku_words => sku.clone(),
+                fields.sku => sku,
+                fields.category => category.clone(),
+                fields.brand => brand.clone(),
+            );
+            for label in [&brand, &category] {
+                document.add_text(fields.labels, label);
+                document.add_text(fields.label_words, label);
+                document.add_text(fields.text_words, label);
+            }
+            writer.add_document(document).unwrap();
+            // Several segments, as a live index has.
+            if line % 500 == 499 {
+                writer.commit().unwrap();
+            }
+            names.push(name);
+            brands.push(brand);
+        }
+        writer.commit().unwrap();
+        let searcher = index.reader().unwrap().searcher();
+        assert!(searcher.segment_readers().len() > 1);
+
+        // Words of names as typed, cut short, with a typo, in pairs and
+        // with a brand; and a few made up.
+        let mut texts: Vec<(String, Option<String>)> = Vec::new();
+        for (index, name) in names.iter().enumerate().step_by(23) {
+            let words: Vec<&str> = name.split_whitespace().collect();
+            let word = words[index % words.len()];
+            texts.push((word.to_owned(), None));
+            texts.push((word.chars().take(3).collect(), None));
+            texts.push((format!("{word} "), Some(brands[index].clone())));
+            if word.chars().count() > 5 {
+                let typo: String = word
+                    .chars()
+                    .enumerate()
+                    .map(|(at, letter)| if at == 2 { 'x' } else { letter })
+                    .collect();
+                texts.push((typo, None));
+            }
+            if let Some(next) = words.get(index % words.len() + 1) {
+                let cut: String = next.chars().take(2).collect();
+                texts.push((format!("{word} {cut}"), None));
+                texts.push((format!("{word} {next}"), Some(brands[index].clone())));
+            }
+        }
+        for text in [
+            "usb-c cable",
+            "SPRT-YOGA-000001",
+            "1080p",
+            "headphnes wirless",
+            "zzz",
+        ] {
+            texts.push((text.to_owned(), None));
+        }
+
+        let mut compared = 0;
+        for (text, brand) in &texts {
+            let words = QueryWords::parse(text);
+            if words.is_empty() {
+                continue;
+            }
+            let tiered = search_query(&fields, &words, Matching::All, None, brand.as_deref());
+            let boolean = reference::search_query(&fields, &words, brand.as_deref());
+            let found = matches(&searcher, &*tiered);
+            assert_eq!(
+                found,
+                matches(&searcher, &*boolean),
+                "search {text:?} {brand:?}"
+            );
+            compared += usize::from(!found.is_empty());
+            if let Some(tiered) = suggest_query(&fields, &words) {
+                let boolean = reference::suggest_query(&fields, &words);
+                assert_eq!(
+                    matches(&searcher, &*tiered),
+                    matches(&searcher, &*boolean),
+                    "suggest {text:?}"
+                );
+            }
+        }
+        assert!(
+            compared > texts.len() / 2,
+            "{compared} of {} found something",
+            texts.len()
+        );
     }
 }
