@@ -177,7 +177,11 @@ impl StoredProduct {
     }
 
     pub(crate) fn to_product(&self, currency: &str) -> Product {
-        let fields = self.fields.clone();
+        self.clone().into_product(currency)
+    }
+
+    pub(crate) fn into_product(self, currency: &str) -> Product {
+        let fields = self.fields;
         Product {
             id: self.id,
             sku: fields.sku,

@@ -290,11 +290,29 @@ impl Snapshot {
         let labelled = |index: u32| index != u32::MAX && completing[index as usize];
         let mut best: Vec<(u32, u64, u32)> = Vec::with_capacity(keep + 1);
         let first = self.words.partition_point(|word| &**word < prefix);
+        let any_labelled = completing.iter().any(|&completes| completes);
         for (word, postings) in self.words[first..].iter().zip(&self.postings[first..]) {
             if !word.starts_with(prefix) {
                 break;
             }
+            // The most a product of this word can score: once the kept are
+            // as good and the ids (ascending) past the worst kept one, no
+            // later product of the word can be better.
+            let word_best = IN_NAME
+                + if any_labelled { IN_LABELS } else { 0 }
+                + if word.len() == prefix.len() {
+                    EXACT_WORD
+                } else {
+                    0
+                };
             for posting in postings {
+                if best.len() == keep
+                    && best
+                        .last()
+                        .is_some_and(|worst| posting.id > worst.1 && word_best <= worst.0)
+                {
+                    break;
+                }
                 let mut score = IN_NAME;
                 if labelled(posting.category) || labelled(posting.brand) {
                     score += IN_LABELS;

@@ -291,15 +291,21 @@ impl SearchIndex {
             category,
             brand,
         } = collected;
-        let mut hits = Vec::with_capacity(limit);
-        for ranked in top.into_iter().skip(request.offset).take(limit) {
-            if let Some(product) = self.inner.engine.product(ProductId(ranked.id))? {
-                hits.push(SearchHit {
+        let page: Vec<_> = top.into_iter().skip(request.offset).take(limit).collect();
+        let ids: Vec<ProductId> = page.iter().map(|ranked| ProductId(ranked.id)).collect();
+        let hits = self
+            .inner
+            .engine
+            .products(&ids)?
+            .into_iter()
+            .zip(&page)
+            .filter_map(|(product, ranked)| {
+                product.map(|product| SearchHit {
                     product,
                     score: ranked.score,
-                });
-            }
-        }
+                })
+            })
+            .collect();
         Ok(SearchResults {
             hits,
             total,
@@ -363,6 +369,17 @@ impl SearchIndex {
             let collected = self.inner.reader.searcher().search(&*query, &collector)?;
             let mut analyzer = crate::schema::words_analyzer();
             let mut completes = |text: &str| {
+                // Most labels lack the prefix anywhere: a cheap test first
+                // (ASCII text is only lower-cased by the analyzer).
+                if text.is_ascii()
+                    && !prefix.is_empty()
+                    && !text
+                        .as_bytes()
+                        .windows(prefix.len())
+                        .any(|window| window.eq_ignore_ascii_case(prefix.as_bytes()))
+                {
+                    return false;
+                }
                 tokens(&mut analyzer, text)
                     .iter()
                     .any(|word| word.starts_with(prefix))

@@ -204,6 +204,22 @@ impl SuggestRequest {
             limit: SUGGEST_LIMIT_DEFAULT,
         }
     }
+
+    /// Whether completing this searches the index (several words typed:
+    /// the earlier ones must match), which takes up to milliseconds and
+    /// belongs on a blocking thread. One word is completed from a table in
+    /// memory in microseconds, fine to run on an async task.
+    pub fn needs_search(&self) -> bool {
+        if self.limit == 0 {
+            return false;
+        }
+        let words = crate::query::QueryWords::parse(&self.query);
+        match words.words.as_slice() {
+            [] => false,
+            [word] => word.tokens.len() > 1,
+            [.., last] => !last.tokens.is_empty(),
+        }
+    }
 }
 
 /// What a suggestion completes to.
