@@ -538,6 +538,15 @@ function signInPage() {
     location.href = safeNext;
     return;
   }
+  // The server renders whether its operator switched the demo sign-in off.
+  if (document.body.dataset.demoSignIn === 'off') {
+    show(
+      el('h1', {}, 'Sign in'),
+      el('p', { id: 'demo-sign-in-off' }, 'The demo sign-in is switched off on this shop: it signs people in through its own login. Sign in there, and it brings you back here signed in.'),
+      el('p', {}, el('a', { href: '/' }, 'Back to the shop')),
+    );
+    return;
+  }
   const status = el('div', { id: 'sign-in-status', 'aria-live': 'assertive' });
   const name = el('input', { id: 'name', name: 'name', required: true, autocomplete: 'email', maxlength: '255' });
   show(
