@@ -275,8 +275,10 @@ async function orderPage(orderId) {
     const act = async (method, path, body, done) => {
       try {
         await call(method, path, body);
+        // Done: what was typed for it is used up.
+        for (const input of holder.querySelectorAll('input')) input.value = '';
         status.replaceChildren(el('p', { class: 'notice' }, done));
-        await render();
+        await refresh();
       } catch (error) {
         status.replaceChildren(problemBox(error));
       }
@@ -286,9 +288,13 @@ async function orderPage(orderId) {
     const refunds = saga.items
       .filter((entry) => entry.step_name === 'REFUND_PAYMENT' && entry.status === 'COMPLETED')
       .map((entry) => ({ ...entry, amount: (entry.details.match(/^refunded (\d+(?:\.\d+)?)/) || [])[1] }));
-    const carrier = el('input', { id: 'carrier', value: '' });
-    const tracking = el('input', { id: 'tracking', value: '' });
-    const refundAmount = el('input', { id: 'refund-amount', inputmode: 'decimal', placeholder: 'all', class: 'small' });
+    // A fresh render (an event about the order) keeps what the operator
+    // is typing, and where.
+    const typed = (id) => holder.querySelector(`#${id}`)?.value || '';
+    const focused = holder.contains(document.activeElement) ? document.activeElement.id : null;
+    const carrier = el('input', { id: 'carrier', value: typed('carrier') });
+    const tracking = el('input', { id: 'tracking', value: typed('tracking') });
+    const refundAmount = el('input', { id: 'refund-amount', inputmode: 'decimal', placeholder: 'all', class: 'small', value: typed('refund-amount') });
     fill(holder,
       el('p', {}, 'Status: ', statusBadge(order.status), order.failure_reason ? ` – ${reason(order.failure_reason)}` : ''),
       el('p', {}, `Customer ${order.user_id}${order.email && order.email !== order.user_id ? ` <${order.email}>` : ''}; placed ${when(order.created_at)}`),
@@ -359,13 +365,10 @@ async function orderPage(orderId) {
               : '')))))))
         : el('p', {}, 'None yet.'),
     );
+    if (focused) holder.querySelector(`#${focused}`)?.focus();
     return order;
   };
-  show(el('h1', {}, `Order ${orderId.slice(-12)}`), el('p', {}, el('a', { href: '/admin/orders' }, 'All orders')), status, holder);
-  await render();
-  // The event log, not the order's own stream: that one ends when the
-  // order is final, while a cancelled order's refund, or an operator's,
-  // is recorded after that.
+  // One render at a time; an event during one asks for one more after it.
   let rendering = null;
   let again = false;
   const refresh = async () => {
@@ -377,8 +380,16 @@ async function orderPage(orderId) {
     } while (again);
     rendering = null;
   };
+  show(el('h1', {}, `Order ${orderId.slice(-12)}`), el('p', {}, el('a', { href: '/admin/orders' }, 'All orders')), status, holder);
+  await refresh();
+  // The event log, not the order's own stream: that one ends when the
+  // order is final, while a cancelled order's refund, or an operator's,
+  // is recorded after that.
   follow('/api/v1/events/stream', {
     token: admin.token,
+    // The stream starts at the log's head when it opens: read the order
+    // again then, in case it changed since the first render.
+    onState: (state) => { if (state === 'open') refresh(); },
     onEvent: (name, data) => { if (data?.payload?.order_id === orderId) refresh(); },
   });
 }
