@@ -454,7 +454,11 @@ async function orderPage(orderId) {
       el('p', { id: 'order-headline' }, headline(order, saga)),
       progress(order, saga));
     const cancellable = ['PENDING', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status);
-    actions.replaceChildren(...(!cancellable ? [] : [
+    // A failed payment leaves the items in the cart: another card may do.
+    const retry = order.status === 'PAYMENT_FAILED'
+      ? [el('p', {}, el('a', { href: '/checkout', class: 'button', id: 'try-again' }, 'Try again with another card'))]
+      : [];
+    actions.replaceChildren(...retry, ...(!cancellable ? [] : [
       el('button', {
         type: 'button', class: 'danger', id: 'cancel-order',
         onclick: async (event) => {

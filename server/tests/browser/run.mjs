@@ -374,6 +374,7 @@ await scenario('a declined card shows the failure and the stock comes back', asy
   const headline = await textOf(shop, '#order-headline');
   expect(headline.includes('card was declined'), `the failure is not in words: ${headline}`);
   await shop.locator('#saga td', { hasText: 'release inventory' }).first().waitFor();
+  await shop.locator('#try-again').waitFor();
   await shoot(shop, 'order-payment-failed');
   state.declinedOrder = orderId;
 
