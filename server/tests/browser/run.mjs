@@ -287,6 +287,9 @@ await scenario('a shopper finds a product with a typo, filters by a facet, adds 
   await shop.locator('#cart-link', { hasText: 'Cart (3)' }).waitFor();
   await shoot(shop, 'cart');
   await open(shop, '/checkout');
+  // The simulated gateway's test cards are listed on the page.
+  const testCards = await shop.locator('input[name=card]').evaluateAll((radios) => radios.map((radio) => radio.value));
+  expect(['tok_visa', 'tok_chargeDeclined', 'tok_insufficientFunds', 'tok_delayed'].every((card) => testCards.includes(card)), `the test cards listed: ${testCards}`);
   await shoot(shop, 'checkout');
   state.paidOrder = await checkout(shop, 'tok_visa');
   await waitForStatus(shop, 'CONFIRMED');
