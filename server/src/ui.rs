@@ -7,14 +7,20 @@
 //! server-sent event streams for live parts. Nothing is inline, so the
 //! pages carry a strict Content Security Policy: scripts, styles and
 //! connections from this origin only, no framing.
+//!
+//! The one thing rendered per request is whether the demo sign-in is on
+//! (`data-demo-sign-in` on the storefront's `<body>`), so that the sign-in
+//! page says at once that the shop signs people in elsewhere instead of
+//! offering a form that can only be refused.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::problem::ApiError;
+use crate::state::AppState;
 
 /// The policy of every page and asset: this origin only, nothing inline.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -22,6 +28,9 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
      base-uri 'none'";
 
 const SHOP_HTML: &str = include_str!("../ui/shop.html");
+/// The storefront's `<body>` as written in `shop.html`: the demo sign-in
+/// flag is filled in per request.
+const SHOP_BODY: &str = "<body data-demo-sign-in=\"on\">";
 const ADMIN_HTML: &str = include_str!("../ui/admin.html");
 
 /// The embedded assets under `/ui/`: name, content type, content.
@@ -69,18 +78,26 @@ const ADMIN_PATHS: &[&str] = &[
 
 /// The pages' routes, merged into the API router (outside the OpenAPI
 /// document: they are pages, not API).
-pub(crate) fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub(crate) fn routes() -> Router<AppState> {
     let mut router = Router::new().route("/ui/{file}", get(asset));
     for path in SHOP_PATHS {
-        router = router.route(path, get(|| async { page(SHOP_HTML) }));
+        router = router.route(path, get(shop_page));
     }
     for path in ADMIN_PATHS {
-        router = router.route(path, get(|| async { page(ADMIN_HTML) }));
+        router = router.route(path, get(|| async { page(ADMIN_HTML.to_owned()) }));
     }
     router
 }
 
-fn page(html: &'static str) -> Response {
+async fn shop_page(State(state): State<AppState>) -> Response {
+    if state.is_demo_sign_in_enabled() {
+        page(SHOP_HTML.to_owned())
+    } else {
+        page(SHOP_HTML.replacen(SHOP_BODY, "<body data-demo-sign-in=\"off\">", 1))
+    }
+}
+
+fn page(html: String) -> Response {
     with_page_headers(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
@@ -112,4 +129,14 @@ fn with_page_headers(mut response: Response) -> Response {
     // Assets change with the binary; revalidate rather than keep stale ones.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_storefront_has_the_body_the_flag_is_rendered_into() {
+        assert_eq!(SHOP_HTML.matches(SHOP_BODY).count(), 1);
+    }
 }

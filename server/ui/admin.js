@@ -5,7 +5,7 @@
 // this tab only (sessionStorage).
 
 import {
-  api, ApiProblem, el, fill, follow, money, problemBox, reason, show, statusBadge, when,
+  api, ApiProblem, el, fill, follow, money, problemBox, reason, show, stacked, statusBadge, when,
 } from '/ui/api.js';
 
 const STATUSES = ['PENDING', 'AWAITING_PAYMENT', 'CONFIRMED', 'SHIPPED', 'DELIVERED', 'CANCELLED', 'PAYMENT_FAILED'];
@@ -112,11 +112,11 @@ async function stockPage() {
       }
     };
     const row = el('tr', { class: look, 'data-product-id': product.id },
-      el('td', {}, el('a', { href: `/products/${product.id}` }, `${product.id}`), ' ', product.name),
-      el('td', { 'data-field': 'on_hand' }, stock.on_hand),
-      el('td', { 'data-field': 'reserved' }, stock.reserved),
-      el('td', { 'data-field': 'available' }, `${stock.available}${label ? ` (${label})` : ''}`),
-      el('td', {},
+      el('td', { 'data-label': 'Product' }, el('a', { href: `/products/${product.id}` }, `${product.id}`), ' ', product.name),
+      el('td', { 'data-field': 'on_hand', 'data-label': 'On hand' }, stock.on_hand),
+      el('td', { 'data-field': 'reserved', 'data-label': 'Reserved' }, stock.reserved),
+      el('td', { 'data-field': 'available', 'data-label': 'Available' }, `${stock.available}${label ? ` (${label})` : ''}`),
+      el('td', { class: 'change' },
         el('form', { class: 'row', onsubmit: (event) => { event.preventDefault(); write('PUT', `/api/v1/inventory/${product.id}`, { on_hand: Number(setInput.value) }); } },
           setInput, el('button', { type: 'submit', class: 'secondary' }, 'Set')),
         el('form', { class: 'row', onsubmit: (event) => { event.preventDefault(); write('POST', `/api/v1/inventory/${product.id}/adjust`, { delta: Number(deltaInput.value) }); deltaInput.value = ''; } },
@@ -156,7 +156,7 @@ async function stockPage() {
     el('p', {}, 'Rows in amber are at or below their low-stock threshold; rows in red are sold out. Figures update live.'),
     finder,
     status,
-    el('div', { class: 'table-wrap' }, el('table', { id: 'stock-table' },
+    el('div', { class: 'table-wrap' }, el('table', { id: 'stock-table', class: 'stack' },
       el('thead', {}, el('tr', {}, ['Product', 'On hand', 'Reserved', 'Available', 'Change', ''].map((h) => el('th', { scope: 'col' }, h)))),
       tbody)),
     page.next_cursor ? el('p', {}, el('a', { href: `/admin?cursor=${encodeURIComponent(page.next_cursor)}` }, 'Next products')) : null,
@@ -186,7 +186,8 @@ async function showReservations(productId, cell) {
       return;
     }
     const deadlines = [];
-    cell.replaceChildren(el('table', {},
+    cell.replaceChildren(stacked(el('table', {},
+      el('caption', {}, 'Active reservations'),
       el('thead', {}, el('tr', {}, ['Order', 'Quantity', 'Expires in'].map((h) => el('th', { scope: 'col' }, h)))),
       el('tbody', {}, list.items.map((reservation) => {
         const left = el('td', { 'data-expires-at': reservation.expires_at });
@@ -196,7 +197,7 @@ async function showReservations(productId, cell) {
           el('td', {}, el('a', { href: `/admin/orders/${reservation.order_id}` }, reservation.order_id.slice(-12))),
           el('td', {}, line ? line.quantity : ''),
           left);
-      }))));
+      })))));
     const tick = () => {
       for (const cellLeft of document.querySelectorAll('td[data-expires-at]')) {
         const seconds = Math.max(0, Math.round((new Date(cellLeft.dataset.expiresAt) - Date.now()) / 1000));
@@ -233,14 +234,14 @@ async function ordersPage() {
       el('h1', {}, 'Orders'),
       filter,
       page.items.length
-        ? el('div', { class: 'table-wrap' }, el('table', { id: 'orders' },
+        ? el('div', { class: 'table-wrap' }, stacked(el('table', { id: 'orders' },
           el('thead', {}, el('tr', {}, ['Order', 'Customer', 'Status', 'Total', 'Placed'].map((h) => el('th', { scope: 'col' }, h)))),
           el('tbody', {}, page.items.map((order) => el('tr', { 'data-order-id': order.id },
             el('td', {}, el('a', { href: `/admin/orders/${order.id}` }, order.id.slice(-12))),
             el('td', {}, order.user_id),
             el('td', {}, statusBadge(order.status)),
             el('td', {}, money(order.total_amount, order.currency)),
-            el('td', {}, when(order.created_at)))))))
+            el('td', {}, when(order.created_at))))))))
         : el('p', {}, 'No orders here.'),
       page.next_cursor ? el('p', {}, el('a', { href: `/admin/orders?${next}` }, 'Older orders')) : null,
     );
@@ -274,25 +275,36 @@ async function orderPage(orderId) {
     const act = async (method, path, body, done) => {
       try {
         await call(method, path, body);
+        // Done: what was typed for it is used up.
+        for (const input of holder.querySelectorAll('input')) input.value = '';
         status.replaceChildren(el('p', { class: 'notice' }, done));
-        await render();
+        await refresh();
       } catch (error) {
         status.replaceChildren(problemBox(error));
       }
     };
-    const carrier = el('input', { id: 'carrier', value: '' });
-    const tracking = el('input', { id: 'tracking', value: '' });
-    const refundAmount = el('input', { id: 'refund-amount', inputmode: 'decimal', placeholder: 'all', class: 'small' });
+    // Each refund is a completed REFUND_PAYMENT step of the saga log
+    // ("refunded 1.00, 1.00 in all"), the admin's and a cancellation's alike.
+    const refunds = saga.items
+      .filter((entry) => entry.step_name === 'REFUND_PAYMENT' && entry.status === 'COMPLETED')
+      .map((entry) => ({ ...entry, amount: (entry.details.match(/^refunded (\d+(?:\.\d+)?)/) || [])[1] }));
+    // A fresh render (an event about the order) keeps what the operator
+    // is typing, and where.
+    const typed = (id) => holder.querySelector(`#${id}`)?.value || '';
+    const focused = holder.contains(document.activeElement) ? document.activeElement.id : null;
+    const carrier = el('input', { id: 'carrier', value: typed('carrier') });
+    const tracking = el('input', { id: 'tracking', value: typed('tracking') });
+    const refundAmount = el('input', { id: 'refund-amount', inputmode: 'decimal', placeholder: 'all', class: 'small', value: typed('refund-amount') });
     fill(holder,
       el('p', {}, 'Status: ', statusBadge(order.status), order.failure_reason ? ` – ${reason(order.failure_reason)}` : ''),
-      el('p', {}, `Customer ${order.user_id}${order.email ? ` <${order.email}>` : ''}; placed ${when(order.created_at)}`),
+      el('p', {}, `Customer ${order.user_id}${order.email && order.email !== order.user_id ? ` <${order.email}>` : ''}; placed ${when(order.created_at)}`),
       order.shipping_address ? el('p', {}, `Ships to: ${order.shipping_address}`) : null,
       order.carrier || order.tracking_number ? el('p', {}, `Carrier ${order.carrier || '–'}, tracking ${order.tracking_number || '–'}`) : null,
       el('h2', {}, 'Lines'),
-      el('div', { class: 'table-wrap' }, el('table', {},
+      el('div', { class: 'table-wrap' }, stacked(el('table', {},
         el('thead', {}, el('tr', {}, ['Product', 'Quantity', 'Unit price'].map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, order.items.map((line) => el('tr', {},
-          el('td', {}, `${line.product_id} ${names.get(line.product_id)}`), el('td', {}, line.quantity), el('td', {}, money(line.unit_price, order.currency))))))),
+          el('td', {}, `${line.product_id} ${names.get(line.product_id)}`), el('td', {}, line.quantity), el('td', {}, money(line.unit_price, order.currency)))))))),
       el('p', { class: 'price' }, `Total ${money(order.total_amount, order.currency)}`),
       el('h2', {}, 'Actions'),
       order.status === 'CONFIRMED'
@@ -305,12 +317,27 @@ async function orderPage(orderId) {
         ? el('p', {}, el('button', { type: 'button', id: 'deliver', onclick: () => act('POST', `/api/v1/orders/${orderId}/deliver`, undefined, 'Delivered.') }, 'Mark delivered'))
         : null,
       ['PENDING', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status)
-        ? el('p', {}, el('button', { type: 'button', class: 'danger', id: 'cancel', onclick: () => act('POST', `/api/v1/orders/${orderId}/cancel`, undefined, 'Cancelled.') }, 'Cancel order'))
+        ? el('p', {}, el('button', {
+          type: 'button', class: 'danger', id: 'cancel',
+          onclick: () => {
+            if (!confirm(order.status === 'CONFIRMED' ? 'Cancel this order and refund its payment?' : 'Cancel this order?')) return;
+            act('POST', `/api/v1/orders/${orderId}/cancel`, undefined, 'Cancelled.');
+          },
+        }, order.status === 'CONFIRMED' ? 'Cancel and refund' : 'Cancel order'))
         : null,
       el('h2', {}, 'Payment'),
       payment
         ? el('div', {},
-          el('p', {}, `Payment ${payment.id.slice(-12)}: ${payment.status.replaceAll('_', ' ')}, ${money(payment.amount, payment.currency)}, refunded ${money(payment.refunded_amount, payment.currency)}${payment.failure_reason ? ` (${reason(payment.failure_reason)})` : ''}`),
+          el('p', { id: 'payment' }, `Payment ${payment.id.slice(-12)}: ${payment.status.replaceAll('_', ' ')}, ${money(payment.amount, payment.currency)}, refunded ${money(payment.refunded_amount, payment.currency)}${payment.failure_reason ? ` (${reason(payment.failure_reason)})` : ''}`),
+          refunds.length
+            ? el('div', { class: 'table-wrap' }, stacked(el('table', { id: 'refunds' },
+              el('caption', {}, 'Refunds'),
+              el('thead', {}, el('tr', {}, ['When', 'Refund', 'Details'].map((h) => el('th', { scope: 'col' }, h)))),
+              el('tbody', {}, refunds.map((entry) => el('tr', {},
+                el('td', {}, when(entry.created_at)),
+                el('td', {}, entry.amount ? money(entry.amount, payment.currency) : ''),
+                el('td', {}, entry.details)))))))
+            : el('p', {}, 'No refunds.'),
           ['succeeded', 'partially_refunded'].includes(payment.status)
             ? el('form', { class: 'row', onsubmit: (event) => { event.preventDefault(); act('POST', `/api/v1/payments/${payment.id}/refund`, refundAmount.value ? { amount: refundAmount.value } : {}, 'Refunded.'); } },
               el('label', { for: 'refund-amount' }, 'Refund amount (empty: all that is left)'), refundAmount,
@@ -318,14 +345,14 @@ async function orderPage(orderId) {
             : null)
         : el('p', {}, 'No payment.'),
       el('h2', {}, 'Saga log'),
-      el('div', { class: 'table-wrap' }, el('table', {},
+      el('div', { class: 'table-wrap' }, stacked(el('table', { id: 'saga-log' },
         el('thead', {}, el('tr', {}, ['Step', 'Status', 'Details', 'When'].map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, saga.items.map((entry) => el('tr', {},
           el('td', {}, `${entry.step_name}${entry.is_compensating ? ' (compensating)' : ''}`),
-          el('td', {}, entry.status), el('td', {}, entry.details), el('td', {}, when(entry.created_at))))))),
+          el('td', {}, entry.status), el('td', {}, entry.details), el('td', {}, when(entry.created_at)))))))),
       el('h2', {}, 'Notifications'),
       notifications.items.length
-        ? el('div', { class: 'table-wrap' }, el('table', {},
+        ? el('div', { class: 'table-wrap' }, stacked(el('table', { id: 'notifications' },
           el('thead', {}, el('tr', {}, ['Kind', 'Channel', 'Status', 'Attempts', 'Sent', ''].map((h) => el('th', { scope: 'col' }, h)))),
           el('tbody', {}, notifications.items.map((notification) => el('tr', {},
             el('td', {}, notification.kind.replaceAll('_', ' ')),
@@ -335,17 +362,35 @@ async function orderPage(orderId) {
             el('td', {}, when(notification.sent_at)),
             el('td', {}, notification.status === 'failed'
               ? el('button', { type: 'button', class: 'secondary', onclick: () => act('POST', `/api/v1/notifications/${notification.id}/retry`, undefined, 'Retrying the notification.') }, 'Retry')
-              : ''))))))
+              : '')))))))
         : el('p', {}, 'None yet.'),
     );
+    if (focused) holder.querySelector(`#${focused}`)?.focus();
     return order;
   };
+  // One render at a time; an event during one asks for one more after it.
+  let rendering = null;
+  let again = false;
+  const refresh = async () => {
+    if (rendering) { again = true; return; }
+    do {
+      again = false;
+      rendering = render();
+      await rendering;
+    } while (again);
+    rendering = null;
+  };
   show(el('h1', {}, `Order ${orderId.slice(-12)}`), el('p', {}, el('a', { href: '/admin/orders' }, 'All orders')), status, holder);
-  await render();
-  follow(`/api/v1/orders/${orderId}/stream`, {
+  await refresh();
+  // The event log, not the order's own stream: that one ends when the
+  // order is final, while a cancelled order's refund, or an operator's,
+  // is recorded after that.
+  follow('/api/v1/events/stream', {
     token: admin.token,
-    onEvent: () => render(),
-    reconnect: () => true,
+    // The stream starts at the log's head when it opens: read the order
+    // again then, in case it changed since the first render.
+    onState: (state) => { if (state === 'open') refresh(); },
+    onEvent: (name, data) => { if (data?.payload?.order_id === orderId) refresh(); },
   });
 }
 
@@ -358,7 +403,9 @@ function parseMetrics(text) {
     const match = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/);
     if (!match) continue;
     const name = match[1];
+    // A family's total over its labels, and each labelled series as written.
     values.set(name, (values.get(name) || 0) + Number(match[3]));
+    if (match[2]) values.set(name + match[2], Number(match[3]));
   }
   return values;
 }
@@ -372,22 +419,42 @@ function chart(title, unit) {
     const { width, height } = canvas;
     context.clearRect(0, 0, width, height);
     const max = Math.max(1e-9, ...points);
+    // The baseline (zero), then the samples, newest on the right; a
+    // single sample is a dot.
+    context.strokeStyle = '#767676';
+    context.lineWidth = 1;
+    context.beginPath();
+    context.moveTo(0, height - 3.5);
+    context.lineTo(width, height - 3.5);
+    context.stroke();
+    const at = (value, index) => [
+      points.length === 1 ? width - 4 : (index / (points.length - 1)) * (width - 6) + 2,
+      height - 4 - (value / max) * (height - 8),
+    ];
     context.strokeStyle = '#0b5cad';
+    context.fillStyle = '#0b5cad';
     context.lineWidth = 2;
+    if (points.length === 1) {
+      const [x, y] = at(points[0], 0);
+      context.beginPath();
+      context.arc(x, y, 3, 0, 2 * Math.PI);
+      context.fill();
+      return;
+    }
     context.beginPath();
     points.forEach((value, index) => {
-      const x = (index / Math.max(1, points.length - 1)) * (width - 4) + 2;
-      const y = height - 4 - (value / max) * (height - 8);
+      const [x, y] = at(value, index);
       if (index === 0) context.moveTo(x, y); else context.lineTo(x, y);
     });
     context.stroke();
   };
+  const format = (value) => (Number.isFinite(value) ? value.toFixed(value < 10 ? 2 : 0) : '–');
   return {
     node: el('div', { class: 'chart' }, el('h3', {}, title), canvas, latest),
     push(value) {
       points.push(value);
       if (points.length > 60) points.shift();
-      latest.textContent = `now: ${Number.isFinite(value) ? value.toFixed(value < 10 ? 2 : 0) : '–'} ${unit}`;
+      latest.textContent = `now: ${format(value)} ${unit}; peak of the last ${points.length} samples: ${format(Math.max(...points))} ${unit}`;
       canvas.setAttribute('aria-label', `${title}: ${latest.textContent}`);
       draw();
     },
@@ -427,7 +494,8 @@ async function livePage() {
       const read = (name) => values.get(name) || 0;
       const current = {
         at: now,
-        reservations: read('mercato_reservations_total'),
+        // Reservations made (not those committed, released or expired).
+        reservations: read('mercato_reservations_total{outcome="created"}'),
         batchSum: read('mercato_writer_batch_commands_sum'),
         batchCount: read('mercato_writer_batch_commands_count'),
         commitSum: read('mercato_writer_commit_duration_seconds_sum'),

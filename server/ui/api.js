@@ -217,6 +217,36 @@ export function show(...children) {
   fill(document.getElementById('main'), ...children);
 }
 
+/**
+ * Marks a table to become one card per row at phone width (app.css,
+ * `table.stack`): each body cell gets its column's heading as
+ * `data-label`, which the card shows before the value.
+ */
+export function stacked(table) {
+  const headings = [...table.querySelectorAll('thead th')].map((heading) => heading.textContent);
+  for (const row of table.querySelectorAll('tbody tr')) {
+    [...row.children].forEach((cell, index) => {
+      if (headings[index] && !cell.hasAttribute('data-label')) cell.dataset.label = headings[index];
+    });
+  }
+  table.classList.add('stack');
+  return table;
+}
+
+const CATEGORY_NAMES = {
+  'home-kitchen': 'Home & kitchen',
+  'sports-outdoors': 'Sports & outdoors',
+  'toys-games': 'Toys & games',
+};
+
+/** A category's slug (`pet-supplies`) as a name (`Pet supplies`). */
+export function categoryName(slug) {
+  if (!slug) return '';
+  if (CATEGORY_NAMES[slug]) return CATEGORY_NAMES[slug];
+  const words = slug.replaceAll('-', ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
 /** A problem paragraph (role=alert so it is read out). */
 export function problemBox(error) {
   return el('p', { class: 'problem', role: 'alert' }, error instanceof Error ? error.message : String(error));

@@ -4,8 +4,8 @@
 // link, so the browser's history, new tabs and reloads work as usual.
 
 import {
-  api, ApiProblem, availability, el, follow, money, problemBox, reason, show, statusBadge,
-  statusWords, when,
+  api, ApiProblem, availability, categoryName, el, follow, money, problemBox, reason, show, stacked,
+  statusBadge, statusWords, when,
 } from '/ui/api.js';
 
 const TEST_CARDS = [
@@ -132,7 +132,7 @@ async function searchPage() {
     if (!('offset' in changes)) next.delete('offset');
     return `/?${next}`;
   };
-  const facetList = (name, label) => {
+  const facetList = (name, label, words = (value) => value) => {
     const current = params.get(name);
     const values = answer.facets?.[name] || [];
     return el('section', { 'aria-labelledby': `facet-${name}` },
@@ -140,7 +140,7 @@ async function searchPage() {
       current ? el('p', {}, el('a', { href: link({ [name]: null }) }, `Any ${label.toLowerCase()}`)) : null,
       el('ul', { 'data-facet': name }, values.map((facet) => el('li', {},
         el('a', { href: link({ [name]: current === facet.value ? null : facet.value }), 'aria-current': current === facet.value ? 'true' : null, 'data-value': facet.value },
-          `${facet.value} (${facet.count})`)))));
+          `${words(facet.value)} (${facet.count})`)))));
   };
   const filters = el('form', { method: 'get', action: '/', 'aria-label': 'Filters' },
     ...['q', 'category', 'brand'].filter((key) => params.get(key)).map((key) => el('input', { type: 'hidden', name: key, value: params.get(key) })),
@@ -157,16 +157,24 @@ async function searchPage() {
   const offset = Number(params.get('offset') || 0);
   const hits = answer.hits.map((hit) => el('li', { class: 'card', 'data-product-id': hit.id },
     el('h3', {}, el('a', { href: `/products/${hit.id}` }, hit.name)),
-    el('span', { class: 'meta' }, [hit.brand, hit.category].filter(Boolean).join(' · ')),
+    el('span', { class: 'meta' }, [hit.brand, categoryName(hit.category)].filter(Boolean).join(' · ')),
     el('span', { class: 'price' }, money(hit.price, hit.currency)),
+    el('span', { class: 'stock', 'aria-live': 'polite' }),
     el('button', { type: 'button', onclick: (event) => addToCart(hit.id, 1, event.target) }, `Add to cart`)));
   const heading = params.get('q') ? `Results for “${params.get('q')}”` : 'All products';
+  // The filters fill a phone's screen: there they fold away under one
+  // line, open on a wider screen.
+  const wide = window.matchMedia('(min-width: 701px)');
+  const refine = el('details', { class: 'refine', open: wide.matches },
+    el('summary', {}, 'Refine: category, brand, price, stock, sort'),
+    facetList('category', 'Category', categoryName), facetList('brand', 'Brand'), filters);
+  wide.addEventListener('change', (event) => { refine.open = event.matches; });
   show(
     el('h1', {}, heading),
     el('p', { id: 'result-count', 'aria-live': 'polite' }, `${answer.total} product${answer.total === 1 ? '' : 's'} found`),
     el('p', { id: 'cart-status', 'aria-live': 'polite' }),
     el('div', { class: 'layout' },
-      el('aside', { class: 'facets', 'aria-label': 'Refine' }, facetList('category', 'Category'), facetList('brand', 'Brand'), filters),
+      el('aside', { class: 'facets', 'aria-label': 'Refine' }, refine),
       el('div', {},
         hits.length ? el('ul', { class: 'results' }, hits) : el('p', {}, 'No products match. Try fewer words or other filters.'),
         el('nav', { class: 'pager', 'aria-label': 'Pages' },
@@ -174,6 +182,19 @@ async function searchPage() {
           el('span', {}, answer.total ? `Showing ${offset + 1}–${offset + answer.hits.length} of ${answer.total}` : ''),
           offset + answer.hits.length < answer.total ? el('a', { href: link({ offset: String(offset + 12) }) }, 'Next page') : null)))
   );
+  // Each result's availability, so a sold-out product says so before it
+  // is put in a cart (the search answer carries prices, not stock).
+  await Promise.all(hits.map(async (card) => {
+    const line = card.querySelector('.stock');
+    try {
+      const stock = await api('GET', `/api/v1/inventory/${card.dataset.productId}`);
+      const hit = answer.hits.find((candidate) => String(candidate.id) === card.dataset.productId);
+      const [words, look] = availability(stock, hit?.low_stock_threshold);
+      line.className = `stock ${look}`;
+      line.textContent = words;
+      card.querySelector('button').disabled = stock.available <= 0;
+    } catch { /* the product page says */ }
+  }));
 }
 
 // --- cart -------------------------------------------------------------
@@ -276,11 +297,11 @@ async function cartPage() {
     status,
     cart.items.length
       ? el('div', {},
-        el('div', { class: 'table-wrap' }, el('table', {},
+        el('div', { class: 'table-wrap' }, stacked(el('table', {},
           el('thead', {}, el('tr', {}, ['Product', 'Price', 'Quantity', 'Total', ''].map((h) => el('th', { scope: 'col' }, h)))),
-          el('tbody', {}, rows))),
+          el('tbody', {}, rows)))),
         el('p', { class: 'price', id: 'subtotal' }, `Subtotal: ${money(cart.subtotal, cart.currency)}`),
-        el('p', {}, el('a', { href: '/checkout', id: 'to-checkout' }, 'Go to checkout')))
+        el('p', {}, el('a', { href: '/checkout', id: 'to-checkout', class: 'button' }, 'Go to checkout')))
       : el('p', {}, 'Your cart is empty. ', el('a', { href: '/' }, 'Find something')),
   );
 }
@@ -349,18 +370,28 @@ async function checkoutPage() {
 
 // --- orders -----------------------------------------------------------
 
-const PROGRESS = ['AWAITING_PAYMENT', 'CONFIRMED', 'SHIPPED', 'DELIVERED'];
-const PROGRESS_WORDS = { AWAITING_PAYMENT: 'Stock reserved', CONFIRMED: 'Paid and confirmed', SHIPPED: 'Shipped', DELIVERED: 'Delivered' };
+// The milestones and the saga step that completes each.
+const PROGRESS = [
+  ['RESERVE_INVENTORY', 'Stock reserved'],
+  ['PROCESS_PAYMENT', 'Paid and confirmed'],
+  ['SHIP_ORDER', 'Shipped'],
+  ['DELIVER_ORDER', 'Delivered'],
+];
 
-function progress(order) {
-  const reached = PROGRESS.indexOf(order.status);
+// The milestones reached, from the saga log; an order that failed or was
+// cancelled shows how far it got and then why it stopped, not the
+// milestones it will never reach.
+function progress(order, saga) {
+  const done = new Set(saga.filter((entry) => entry.status === 'COMPLETED').map((entry) => entry.step_name));
   const failed = order.status === 'PAYMENT_FAILED' || order.status === 'CANCELLED';
-  const items = PROGRESS.map((step, index) => el('li', { class: index <= reached ? 'done' : '' }, PROGRESS_WORDS[step]));
+  const items = PROGRESS
+    .filter(([step]) => !failed || done.has(step))
+    .map(([step, words]) => el('li', { class: done.has(step) ? 'done' : '' }, words));
   if (failed) items.push(el('li', { class: 'failed' }, statusWords(order.status)[0]));
   return el('ol', { class: 'steps', 'aria-label': 'Progress' }, items);
 }
 
-function headline(order) {
+function headline(order, saga) {
   switch (order.status) {
     case 'PENDING': return 'We are reserving your items.';
     case 'AWAITING_PAYMENT': return 'Your items are reserved; waiting for the payment to go through.';
@@ -368,8 +399,39 @@ function headline(order) {
     case 'SHIPPED': return `Your order is on its way${order.carrier ? ` with ${order.carrier}` : ''}${order.tracking_number ? ` (tracking ${order.tracking_number})` : ''}.`;
     case 'DELIVERED': return 'Your order was delivered.';
     case 'PAYMENT_FAILED': return `The payment failed: ${reason(order.failure_reason)}. Nothing was charged and the items were put back on the shelf.`;
-    case 'CANCELLED': return order.failure_reason ? `The order was cancelled: ${reason(order.failure_reason)}.` : 'The order was cancelled.';
+    case 'CANCELLED': {
+      const why = order.failure_reason && order.failure_reason !== 'cancelled' ? `: ${reason(order.failure_reason)}` : '';
+      // A cancelled order that was paid is refunded (the saga records the
+      // refund before the gateway is called, and retries it until done).
+      const refund = saga.filter((entry) => entry.step_name === 'REFUND_PAYMENT').map((entry) => entry.status);
+      const refundWords = refund.includes('COMPLETED') ? ' Your payment was refunded to your card.'
+        : refund.length ? ' Your payment will be refunded to your card.' : ' Nothing was charged.';
+      return `The order was cancelled${why}.${refundWords}`;
+    }
     default: return order.status;
+  }
+}
+
+// A saga step in words for the shopper; the console shows the raw log
+// (ids, idempotency keys) to the operator.
+function sagaWords(entry, currency) {
+  const failed = entry.status === 'FAILED';
+  const started = entry.status === 'STARTED';
+  const amount = (entry.details.match(/^refunded (\d+(?:\.\d+)?)/) || [])[1];
+  switch (entry.step_name) {
+    case 'RESERVE_INVENTORY': return started ? 'Reserving your items' : failed ? 'Not enough stock for this order' : 'Your items are reserved for you';
+    case 'PROCESS_PAYMENT': return started
+      ? (entry.details.includes('follows by webhook') ? 'The card issuer is confirming the payment' : 'Payment sent to the card')
+      : failed ? `Payment failed: ${entry.details.replace(/^[a-z_]+$/, reason)}` : 'Payment received';
+    case 'COMMIT_INVENTORY': return 'Your items are set aside for shipping';
+    case 'EMPTY_CART': return 'Your cart was emptied';
+    case 'RELEASE_INVENTORY': return 'The items were put back on the shelf';
+    case 'RESTOCK_INVENTORY': return 'The items went back into stock';
+    case 'VOID_PAYMENT': return started ? 'Cancelling the payment' : 'The payment was cancelled; nothing was charged';
+    case 'REFUND_PAYMENT': return started ? 'Refund on its way' : failed ? 'The refund failed; the shop will retry' : `Refunded${amount ? ` ${money(amount, currency)}` : ''}`;
+    case 'SHIP_ORDER': return `Shipped${entry.details ? ` (${entry.details})` : ''}`;
+    case 'DELIVER_ORDER': return 'Delivered';
+    default: return `${entry.status.toLowerCase()}${entry.details ? `: ${entry.details}` : ''}`;
   }
 }
 
@@ -389,10 +451,14 @@ async function orderPage(orderId) {
     if (names.size === 0) names = await productNames(order.items.map((line) => line.product_id));
     status.replaceChildren(
       el('p', {}, 'Status: ', statusBadge(order.status)),
-      el('p', { id: 'order-headline' }, headline(order)),
-      progress(order));
+      el('p', { id: 'order-headline' }, headline(order, saga)),
+      progress(order, saga));
     const cancellable = ['PENDING', 'AWAITING_PAYMENT', 'CONFIRMED'].includes(order.status);
-    actions.replaceChildren(...(!cancellable ? [] : [
+    // A failed payment leaves the items in the cart: another card may do.
+    const retry = order.status === 'PAYMENT_FAILED'
+      ? [el('p', {}, el('a', { href: '/checkout', class: 'button', id: 'try-again' }, 'Try again with another card'))]
+      : [];
+    actions.replaceChildren(...retry, ...(!cancellable ? [] : [
       el('button', {
         type: 'button', class: 'danger', id: 'cancel-order',
         onclick: async (event) => {
@@ -410,23 +476,22 @@ async function orderPage(orderId) {
       }, order.status === 'CONFIRMED' ? 'Cancel and refund' : 'Cancel order')]));
     body.replaceChildren(
       el('h2', {}, 'Items'),
-      el('div', { class: 'table-wrap' }, el('table', {},
+      el('div', { class: 'table-wrap' }, stacked(el('table', {},
         el('thead', {}, el('tr', {}, ['Product', 'Quantity', 'Price'].map((h) => el('th', { scope: 'col' }, h)))),
         el('tbody', {}, order.items.map((line) => el('tr', {},
           el('td', {}, el('a', { href: `/products/${line.product_id}` }, names.get(line.product_id))),
           el('td', {}, line.quantity),
-          el('td', {}, money(line.unit_price, order.currency))))))),
+          el('td', {}, money(line.unit_price, order.currency)))))))),
       el('p', { class: 'price' }, `Total: ${money(order.total_amount, order.currency)}`),
       order.shipping_address ? el('p', {}, `Ships to: ${order.shipping_address}`) : null,
       el('p', { class: 'meta' }, `Order ${order.id}, placed ${when(order.created_at)}`),
       el('h2', {}, 'What happened'),
-      el('div', { class: 'table-wrap' }, el('table', { id: 'saga' },
-        el('thead', {}, el('tr', {}, ['Step', 'Status', 'Details', 'When'].map((h) => el('th', { scope: 'col' }, h)))),
-        el('tbody', {}, saga.map((entry) => el('tr', {},
+      el('div', { class: 'table-wrap' }, stacked(el('table', { id: 'saga' },
+        el('thead', {}, el('tr', {}, ['Step', 'Outcome', 'When'].map((h) => el('th', { scope: 'col' }, h)))),
+        el('tbody', {}, saga.map((entry) => el('tr', { 'data-step': entry.step_name, 'data-outcome': entry.status },
           el('td', {}, `${entry.step_name.replaceAll('_', ' ').toLowerCase()}${entry.is_compensating ? ' (undo)' : ''}`),
-          el('td', {}, entry.status.toLowerCase()),
-          el('td', {}, entry.details),
-          el('td', {}, when(entry.created_at))))))));
+          el('td', {}, sagaWords(entry, order.currency)),
+          el('td', {}, when(entry.created_at)))))))));
   };
   show(el('h1', {}, 'Your order'), status, actions, body);
   try {
@@ -458,16 +523,24 @@ async function ordersPage() {
   const cursor = params.get('cursor');
   try {
     const page = await call('GET', `/api/v1/orders/user/${encodeURIComponent(session.user)}?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    // An order is named by what is in it, not by its id.
+    const names = await productNames(page.items.flatMap((order) => order.items.map((line) => line.product_id)));
+    const summary = (order) => {
+      const count = order.items.reduce((sum, line) => sum + line.quantity, 0);
+      const first = names.get(order.items[0]?.product_id) || 'Order';
+      const others = order.items.length - 1;
+      return `${first}${others > 0 ? ` and ${others} more` : ''} (${count} item${count === 1 ? '' : 's'})`;
+    };
     show(
       el('h1', {}, 'Your orders'),
       page.items.length
-        ? el('div', { class: 'table-wrap' }, el('table', {},
+        ? el('div', { class: 'table-wrap' }, stacked(el('table', { id: 'order-history' },
           el('thead', {}, el('tr', {}, ['Order', 'Placed', 'Status', 'Total'].map((h) => el('th', { scope: 'col' }, h)))),
-          el('tbody', {}, page.items.map((order) => el('tr', {},
-            el('td', {}, el('a', { href: `/orders/${order.id}` }, order.id.slice(-12))),
+          el('tbody', {}, page.items.map((order) => el('tr', { 'data-order-id': order.id },
+            el('td', {}, el('a', { href: `/orders/${order.id}` }, summary(order))),
             el('td', {}, when(order.created_at)),
             el('td', {}, statusBadge(order.status)),
-            el('td', {}, money(order.total_amount, order.currency)))))))
+            el('td', {}, money(order.total_amount, order.currency))))))))
         : el('p', {}, 'No orders yet.'),
       page.next_cursor ? el('p', {}, el('a', { href: `/orders?cursor=${encodeURIComponent(page.next_cursor)}` }, 'Older orders')) : null,
     );
@@ -498,28 +571,41 @@ async function productPage(productId) {
     add.disabled = stock.available <= 0;
   };
   show(
-    el('p', {}, el('a', { href: `/?category=${encodeURIComponent(product.category || '')}` }, product.category || 'All products')),
+    el('p', {}, el('a', { href: product.category ? `/?category=${encodeURIComponent(product.category)}` : '/' }, product.category ? categoryName(product.category) : 'All products')),
     el('h1', {}, product.name),
     el('p', { class: 'meta' }, [product.brand, product.sku].filter(Boolean).join(' · ')),
     el('p', { class: 'price' }, money(product.price, product.currency)),
     stockLine,
     el('p', {}, product.description || ''),
     Object.keys(product.attributes || {}).length
-      ? el('dl', {}, Object.entries(product.attributes).flatMap(([key, value]) => [el('dt', {}, key), el('dd', {}, value)]))
+      ? el('dl', { class: 'attributes' }, Object.entries(product.attributes).flatMap(([key, value]) => [el('dt', {}, key), el('dd', {}, value)]))
       : null,
     el('form', { class: 'row', onsubmit: (event) => { event.preventDefault(); addToCart(product.id, Number(quantity.value), add); } },
       el('label', { for: 'quantity' }, 'Quantity'), quantity, add),
     el('p', { id: 'cart-status', 'aria-live': 'polite' }),
   );
-  // Public stream: EventSource reconnects by itself.
-  const source = new EventSource(`/api/v1/inventory/${product.id}/stream`);
-  source.addEventListener('stock', (event) => setStock(JSON.parse(event.data)));
-  source.addEventListener('gone', () => {
-    source.close();
-    stockLine.className = 'stock-out';
-    stockLine.textContent = 'This product is no longer sold.';
-    add.disabled = true;
-  });
+  // The figure now, whether or not the stream below opens.
+  api('GET', `/api/v1/inventory/${product.id}`).then(setStock, () => {});
+  // Public stream. EventSource reconnects by itself after a dropped
+  // connection, but gives up on a refusal (a busy server's 503): then it
+  // is opened again a little later.
+  let gone = false;
+  const listen = (delay) => {
+    const source = new EventSource(`/api/v1/inventory/${product.id}/stream`);
+    source.addEventListener('stock', (event) => setStock(JSON.parse(event.data)));
+    source.addEventListener('gone', () => {
+      gone = true;
+      source.close();
+      stockLine.className = 'stock-out';
+      stockLine.textContent = 'This product is no longer sold.';
+      add.disabled = true;
+    });
+    source.addEventListener('error', () => {
+      if (gone || source.readyState !== EventSource.CLOSED) return;
+      setTimeout(() => listen(Math.min(delay * 2, 30000)), delay);
+    });
+  };
+  listen(1000);
 }
 
 // --- sign-in ----------------------------------------------------------
@@ -536,6 +622,15 @@ function signInPage() {
     session.set(handed.get('token'), handed.get('user'));
     history.replaceState(null, '', '/sign-in');
     location.href = safeNext;
+    return;
+  }
+  // The server renders whether its operator switched the demo sign-in off.
+  if (document.body.dataset.demoSignIn === 'off') {
+    show(
+      el('h1', {}, 'Sign in'),
+      el('p', { id: 'demo-sign-in-off' }, 'The demo sign-in is switched off on this shop: it signs people in through its own login. Sign in there, and it brings you back here signed in.'),
+      el('p', {}, el('a', { href: '/' }, 'Back to the shop')),
+    );
     return;
   }
   const status = el('div', { id: 'sign-in-status', 'aria-live': 'assertive' });

@@ -1,8 +1,8 @@
 //! The storefront and the console in a real browser: Debian's chromium,
 //! driven by npm `playwright-core` (server/tests/browser/run.mjs), against
-//! the real binary on 127.0.0.1 with its own data directory. Screenshots of
-//! every page at desktop and phone widths go to
-//! `target/tmp/browser-screenshots/`.
+//! the real binary on 127.0.0.1 with its own data directory (and a second
+//! one with the demo sign-in switched off). Screenshots of every page at
+//! desktop and phone widths go to `target/tmp/browser-screenshots/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,8 +49,18 @@ async fn a_shopper_and_an_operator_use_the_pages_in_chromium() {
         &[],
         Some(TOKEN),
     );
+    // A second shop whose operator switched the demo sign-in off: its
+    // sign-in page says so, and the hand-over a real login uses works.
+    let data_without_demo = tempfile::tempdir().unwrap();
+    let server_without_demo = start(
+        data_without_demo.path(),
+        &["--no-demo-sign-in"],
+        &[],
+        Some(TOKEN),
+    );
     let client = reqwest::Client::new();
     wait_ready(&server, &client).await;
+    wait_ready(&server_without_demo, &client).await;
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
     let _ = std::fs::remove_dir_all(&artifacts);
@@ -59,6 +69,10 @@ async fn a_shopper_and_an_operator_use_the_pages_in_chromium() {
             .arg("run.mjs")
             .current_dir(&dir)
             .env("MERCATO_URL", &server.base)
+            .env(
+                "MERCATO_URL_WITHOUT_DEMO_SIGN_IN",
+                &server_without_demo.base,
+            )
             .env("MERCATO_ADMIN_TOKEN", TOKEN)
             .env("MERCATO_ARTIFACTS", &artifacts)
             .env("CHROMIUM", CHROMIUM),
@@ -68,10 +82,30 @@ async fn a_shopper_and_an_operator_use_the_pages_in_chromium() {
     .await;
     println!("{output}");
     assert!(output.contains(" passed, 0 failed"), "{output}");
-    let screenshots = std::fs::read_dir(&artifacts).unwrap().count();
+    // Every page at both widths: `NAME-1280.png` beside `NAME-390.png`.
+    let names: Vec<String> = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(
-        screenshots >= 20,
-        "{screenshots} screenshots in {}",
+        names.len() >= 40,
+        "{} screenshots in {}",
+        names.len(),
         artifacts.display()
     );
+    for name in &names {
+        let (page, width) = name
+            .strip_suffix(".png")
+            .and_then(|stem| stem.rsplit_once('-'))
+            .unwrap_or_else(|| panic!("{name} is not NAME-WIDTH.png"));
+        let other = match width {
+            "1280" => "390",
+            "390" => "1280",
+            _ => panic!("{name}: a width other than 1280 or 390"),
+        };
+        assert!(
+            names.contains(&format!("{page}-{other}.png")),
+            "{name} has no {other} pixels wide twin"
+        );
+    }
 }

@@ -127,6 +127,12 @@ async fn the_openapi_document_describes_every_route() {
         ("post", "/api/v1/payments/process"),
         ("post", "/api/v1/payments/{id}/refund"),
         ("post", "/api/v1/payments/webhook"),
+        ("post", "/api/v1/auth/demo-sign-in"),
+        ("get", "/api/v1/orders"),
+        ("get", "/api/v1/inventory/reservations"),
+        ("get", "/api/v1/events/stream"),
+        ("get", "/api/v1/orders/{id}/stream"),
+        ("get", "/api/v1/inventory/{product_id}/stream"),
     ];
     for (method, path) in routes {
         let operation = &openapi["paths"][path][method];
@@ -135,6 +141,18 @@ async fn the_openapi_document_describes_every_route() {
             operation["responses"]
                 .as_object()
                 .is_some_and(|r| !r.is_empty())
+        );
+    }
+    // The server-sent event streams the pages follow say what they send.
+    for path in [
+        "/api/v1/events/stream",
+        "/api/v1/orders/{id}/stream",
+        "/api/v1/inventory/{product_id}/stream",
+    ] {
+        let content = &openapi["paths"][path]["get"]["responses"]["200"]["content"];
+        assert!(
+            content["text/event-stream"].is_object(),
+            "GET {path} is not documented as text/event-stream: {content}"
         );
     }
     // It parses as an OpenAPI 3.1 document, operations and schemas included.
