@@ -1,5 +1,6 @@
 //! [`WordQuery`]: one word's matches and scores, listed per segment in one
-//! pass over its terms' postings.
+//! pass over its terms' postings; [`AllOf`]: words and filters intersected,
+//! each word looked for only where the ones before it matched.
 //!
 //! A token's query is a sum of a few clauses (the tiers of `query`'s
 //! table): constants reached when any of some terms matches, and BM25 of a
@@ -9,9 +10,10 @@
 //! document) was most of a query's time. Here every term's postings are
 //! read once, block by block, setting a bit per clause in a byte per
 //! document; the documents are then taken in order and each one's score
-//! summed from its bits, clause by clause, in the order the boolean query
-//! added them. A term that several clauses use (the name's stem is exact,
-//! in the name and scored) is read once.
+//! summed from its bits: the constants before the first BM25 clause from a
+//! table (whole numbers, exact in any order), then clause by clause in the
+//! order the boolean query adds them. A term that several clauses use (the
+//! name's stem is exact, in the name and scored) is read once.
 //!
 //! The result is the list a boolean query of the same clauses would give:
 //! the same documents, the same scores (`query`'s tests compare them).
@@ -28,6 +30,14 @@ use crate::query::FirstLetterThen;
 
 /// At most this many clauses per token: one bit each in a byte.
 const CLAUSES_MAX: usize = 8;
+
+/// Postings are decoded in blocks of this many documents.
+const COMPRESSION_BLOCK_SIZE: usize = 128;
+
+/// A list is skipped through, document by document, rather than read
+/// whole when it is this many times longer than the documents wanted (a
+/// seek costs a skip-list step and a block decode at worst).
+const SEEK_RATIO: usize = 8;
 
 /// What a clause adds to a document's score when the document reaches it.
 #[derive(Clone, Debug)]
@@ -494,6 +504,20 @@ impl Scratch {
         }
     }
 
+    /// The documents allowed, when so few against a list of `doc_freq`
+    /// (longer than a block) that seeking each beats reading the list.
+    /// Give them back with [`Scratch::return_allowed`].
+    fn few_allowed(&mut self, doc_freq: u32) -> Option<Vec<DocId>> {
+        let few = self.restricted
+            && doc_freq as usize > COMPRESSION_BLOCK_SIZE
+            && self.allowed_docs.len() * SEEK_RATIO < doc_freq as usize;
+        few.then(|| std::mem::take(&mut self.allowed_docs))
+    }
+
+    fn return_allowed(&mut self, allowed: Vec<DocId>) {
+        self.allowed_docs = allowed;
+    }
+
     /// Marks only `docs` from now on (all of them again with `None`).
     fn restrict(&mut self, docs: Option<&[DocId]>) {
         if self.restricted {
@@ -588,6 +612,24 @@ impl TokenWeight {
                 };
                 let mut scorer = weight.scorer(reader, *boost)?;
                 let list = &mut scored_lists[index];
+                if let Some(allowed) = scratch.few_allowed(scorer.size_hint()) {
+                    // Skip to each allowed document rather than score all.
+                    for &wanted in &allowed {
+                        let mut doc = scorer.doc();
+                        if doc < wanted {
+                            doc = scorer.seek(wanted);
+                        }
+                        if doc == TERMINATED {
+                            break;
+                        }
+                        if doc == wanted {
+                            scratch.mark(doc, *bits);
+                            list.push((doc, scorer.score()));
+                        }
+                    }
+                    scratch.return_allowed(allowed);
+                    continue;
+                }
                 list.reserve(scorer.size_hint() as usize);
                 let mut doc = scorer.doc();
                 while doc != TERMINATED {
@@ -687,6 +729,22 @@ fn mark_postings(
         None => postings
             .insert(index.read_block_postings_from_terminfo(info, IndexRecordOption::Basic)?),
     };
+    if let Some(allowed) = scratch.few_allowed(info.doc_freq) {
+        // Skip to each allowed document (through the skip list, decoding
+        // one block per step) rather than decode every block.
+        for &wanted in &allowed {
+            let at = postings.seek(wanted);
+            let doc = postings.doc(at);
+            if doc == TERMINATED {
+                break;
+            }
+            if doc == wanted {
+                scratch.mark(doc, bits);
+            }
+        }
+        scratch.return_allowed(allowed);
+        return Ok(());
+    }
     loop {
         let docs = postings.docs();
         if docs.is_empty() {
