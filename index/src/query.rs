@@ -342,6 +342,8 @@ fn token_tiers(fields: &Fields, token: &Token, with_prefix: bool) -> TokenTiers 
 struct TypoAutomata {
     first_letter: Arc<FirstLetterThen>,
     whole_word: Option<Arc<DfaWrapper>>,
+    /// What they were built from, naming their expansions (`tiers`).
+    key: Arc<str>,
 }
 
 /// How many words' automata are kept: a few MB (an automaton is a 1 KB
@@ -392,13 +394,22 @@ impl TypoAutomata {
         TypoAutomata {
             first_letter,
             whole_word,
+            key: Arc::from(format!("{typos}:{text}")),
         }
     }
 
     fn terms(&self, field: Field) -> Vec<Terms> {
-        let mut terms = vec![Terms::FirstLetter(field, self.first_letter.clone())];
+        let mut terms = vec![Terms::FirstLetter(
+            field,
+            self.first_letter.clone(),
+            self.key.clone(),
+        )];
         if let Some(whole_word) = &self.whole_word {
-            terms.push(Terms::Levenshtein(field, whole_word.clone()));
+            terms.push(Terms::Levenshtein(
+                field,
+                whole_word.clone(),
+                self.key.clone(),
+            ));
         }
         terms
     }

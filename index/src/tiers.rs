@@ -18,9 +18,11 @@
 //! The result is the list a boolean query of the same clauses would give:
 //! the same documents, the same scores (`query`'s tests compare them).
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
-use tantivy::postings::BlockSegmentPostings;
+use tantivy::index::SegmentId;
+use tantivy::postings::{BlockSegmentPostings, TermInfo};
 use tantivy::query::{DfaWrapper, EnableScoring, Explanation, Query, Scorer, TermQuery, Weight};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{DocId, DocSet, InvertedIndexReader, Score, SegmentReader, TERMINATED, Term};
@@ -56,9 +58,10 @@ pub(crate) enum Terms {
     Exact(Term),
     /// Every term of `field` that starts with the text.
     Prefix(Field, String),
-    /// Every term of `field` within a typo budget of a word.
-    FirstLetter(Field, Arc<FirstLetterThen>),
-    Levenshtein(Field, Arc<DfaWrapper>),
+    /// Every term of `field` within a typo budget of a word; the key
+    /// names the word and budget the automaton was built for.
+    FirstLetter(Field, Arc<FirstLetterThen>, Arc<str>),
+    Levenshtein(Field, Arc<DfaWrapper>, Arc<str>),
 }
 
 impl std::fmt::Debug for Terms {
@@ -70,12 +73,16 @@ impl std::fmt::Debug for Terms {
                 .field(field)
                 .field(prefix)
                 .finish(),
-            Terms::FirstLetter(field, _) => {
-                formatter.debug_tuple("FirstLetter").field(field).finish()
-            }
-            Terms::Levenshtein(field, _) => {
-                formatter.debug_tuple("Levenshtein").field(field).finish()
-            }
+            Terms::FirstLetter(field, _, key) => formatter
+                .debug_tuple("FirstLetter")
+                .field(field)
+                .field(key)
+                .finish(),
+            Terms::Levenshtein(field, _, key) => formatter
+                .debug_tuple("Levenshtein")
+                .field(field)
+                .field(key)
+                .finish(),
         }
     }
 }
@@ -85,11 +92,11 @@ impl PartialEq for Terms {
         match (self, other) {
             (Terms::Exact(a), Terms::Exact(b)) => a == b,
             (Terms::Prefix(field_a, a), Terms::Prefix(field_b, b)) => field_a == field_b && a == b,
-            (Terms::FirstLetter(field_a, a), Terms::FirstLetter(field_b, b)) => {
-                field_a == field_b && Arc::ptr_eq(a, b)
+            (Terms::FirstLetter(field_a, _, a), Terms::FirstLetter(field_b, _, b)) => {
+                field_a == field_b && a == b
             }
-            (Terms::Levenshtein(field_a, a), Terms::Levenshtein(field_b, b)) => {
-                field_a == field_b && Arc::ptr_eq(a, b)
+            (Terms::Levenshtein(field_a, _, a), Terms::Levenshtein(field_b, _, b)) => {
+                field_a == field_b && a == b
             }
             _ => false,
         }
@@ -656,11 +663,21 @@ impl TokenWeight {
                         mark_postings(&index, stream.value(), &mut postings, scratch, *bits)?;
                     }
                 }
-                Terms::FirstLetter(field, automaton) => {
-                    mark_matches(reader, *field, &**automaton, &mut postings, scratch, *bits)?;
+                Terms::FirstLetter(field, automaton, key) => {
+                    let expansion = Expansion::Typos('f', key.clone());
+                    let infos = expanded(reader, *field, expansion, &**automaton)?;
+                    let index = reader.inverted_index(*field)?;
+                    for info in infos.iter() {
+                        mark_postings(&index, info, &mut postings, scratch, *bits)?;
+                    }
                 }
-                Terms::Levenshtein(field, automaton) => {
-                    mark_matches(reader, *field, &**automaton, &mut postings, scratch, *bits)?;
+                Terms::Levenshtein(field, automaton, key) => {
+                    let expansion = Expansion::Typos('w', key.clone());
+                    let infos = expanded(reader, *field, expansion, &**automaton)?;
+                    let index = reader.inverted_index(*field)?;
+                    for info in infos.iter() {
+                        mark_postings(&index, info, &mut postings, scratch, *bits)?;
+                    }
                 }
             }
         }
@@ -694,24 +711,59 @@ impl TokenWeight {
     }
 }
 
-fn mark_matches<A>(
+/// Which terms an automaton expanded to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Expansion {
+    /// The first-letter ('f') or whole-word ('w') automaton of a word.
+    Typos(char, Arc<str>),
+}
+
+/// The terms of recent typo expansions, by segment and field: walking a
+/// term dictionary with a Levenshtein automaton was the largest part of a
+/// word's query, and segments never change (an entry of a segment merged
+/// away is never asked for again, and goes when the map is cleared).
+type Expansions = HashMap<(SegmentId, Field, Expansion), Arc<[TermInfo]>>;
+
+/// How many expansions are kept (each a few dozen terms' places); when
+/// full, all are dropped.
+const EXPANSIONS_KEPT_MAX: usize = 4_096;
+
+static EXPANSIONS_KEPT: LazyLock<Mutex<Expansions>> = LazyLock::new(Mutex::default);
+
+/// The terms of `field` in this segment that `automaton` accepts, from
+/// the kept expansions when known.
+fn expanded<A>(
     reader: &SegmentReader,
     field: Field,
+    expansion: Expansion,
     automaton: &A,
-    postings: &mut Option<BlockSegmentPostings>,
-    scratch: &mut Scratch,
-    bits: u8,
-) -> tantivy::Result<()>
+) -> tantivy::Result<Arc<[TermInfo]>>
 where
     A: Automaton,
     A::State: Clone,
 {
+    let key = (reader.segment_id(), field, expansion);
+    if let Some(infos) = EXPANSIONS_KEPT
+        .lock()
+        .ok()
+        .and_then(|kept| kept.get(&key).cloned())
+    {
+        return Ok(infos);
+    }
     let index = reader.inverted_index(field)?;
     let mut stream = index.terms().search(automaton).into_stream()?;
+    let mut infos = Vec::new();
     while stream.advance() {
-        mark_postings(&index, stream.value(), postings, scratch, bits)?;
+        infos.push(stream.value().clone());
     }
-    Ok(())
+    let infos: Arc<[TermInfo]> = infos.into();
+    if let Ok(mut kept) = EXPANSIONS_KEPT.lock() {
+        if kept.len() >= EXPANSIONS_KEPT_MAX {
+            kept.clear();
+        }
+        kept.insert(key, infos.clone());
+    }
+    Ok(infos)
 }
 
 fn mark_postings(
