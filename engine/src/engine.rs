@@ -413,11 +413,7 @@ impl Engine {
 
     /// A product by id; `None` when unknown or archived.
     pub fn product(&self, product_id: ProductId) -> Result<Option<Product>, Error> {
-        let txn = self.inner.view.current();
-        let products = txn.open_table(storage::PRODUCTS)?;
-        Ok(storage::read_product(&products, product_id)?
-            .filter(|product| !product.archived)
-            .map(|product| product.into_product(self.currency())))
+        Ok(self.products(&[product_id])?.pop().flatten())
     }
 
     /// Products by id, in the order given, from one consistent view:

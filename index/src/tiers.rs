@@ -113,8 +113,8 @@ pub(crate) struct TokenTiers {
 }
 
 impl TokenTiers {
-    /// Adds a clause; the terms given reach it. Returns its bit.
-    pub(crate) fn clause(&mut self, clause: Clause, terms: Vec<Terms>) -> u8 {
+    /// Adds a clause; the terms given reach it.
+    pub(crate) fn clause(&mut self, clause: Clause, terms: Vec<Terms>) {
         assert!(
             self.clauses.len() < CLAUSES_MAX,
             "a token has at most 8 clauses"
@@ -132,11 +132,10 @@ impl TokenTiers {
         for terms in terms {
             self.reach(terms, bit);
         }
-        bit
     }
 
     /// `terms` also reach the clauses of `bits`.
-    pub(crate) fn reach(&mut self, terms: Terms, bits: u8) {
+    fn reach(&mut self, terms: Terms, bits: u8) {
         match self.sources.iter_mut().find(|(known, _)| *known == terms) {
             Some((_, known_bits)) => *known_bits |= bits,
             None => self.sources.push((terms, bits)),
@@ -664,20 +663,26 @@ impl TokenWeight {
                     }
                 }
                 Terms::FirstLetter(field, automaton, key) => {
-                    let expansion = Expansion::Typos('f', key.clone());
-                    let infos = expanded(reader, *field, expansion, &**automaton)?;
-                    let index = reader.inverted_index(*field)?;
-                    for info in infos.iter() {
-                        mark_postings(&index, info, &mut postings, scratch, *bits)?;
-                    }
+                    let expansion = (*field, 'f', key);
+                    mark_expansion(
+                        reader,
+                        expansion,
+                        &**automaton,
+                        &mut postings,
+                        scratch,
+                        *bits,
+                    )?;
                 }
                 Terms::Levenshtein(field, automaton, key) => {
-                    let expansion = Expansion::Typos('w', key.clone());
-                    let infos = expanded(reader, *field, expansion, &**automaton)?;
-                    let index = reader.inverted_index(*field)?;
-                    for info in infos.iter() {
-                        mark_postings(&index, info, &mut postings, scratch, *bits)?;
-                    }
+                    let expansion = (*field, 'w', key);
+                    mark_expansion(
+                        reader,
+                        expansion,
+                        &**automaton,
+                        &mut postings,
+                        scratch,
+                        *bits,
+                    )?;
                 }
             }
         }
@@ -711,18 +716,13 @@ impl TokenWeight {
     }
 }
 
-/// Which terms an automaton expanded to.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Expansion {
-    /// The first-letter ('f') or whole-word ('w') automaton of a word.
-    Typos(char, Arc<str>),
-}
-
-/// The terms of recent typo expansions, by segment and field: walking a
-/// term dictionary with a Levenshtein automaton was the largest part of a
-/// word's query, and segments never change (an entry of a segment merged
-/// away is never asked for again, and goes when the map is cleared).
-type Expansions = HashMap<(SegmentId, Field, Expansion), Arc<[TermInfo]>>;
+/// The terms of recent typo expansions, by segment, field and automaton
+/// (first-letter 'f' or whole-word 'w', and the word it was built for):
+/// walking a term dictionary with a Levenshtein automaton was the largest
+/// part of a word's query, and segments never change (an entry of a
+/// segment merged away is never asked for again, and goes when the map is
+/// cleared).
+type Expansions = HashMap<(SegmentId, Field, char, Arc<str>), Arc<[TermInfo]>>;
 
 /// How many expansions are kept (each a few dozen terms' places); when
 /// full, all are dropped.
@@ -730,40 +730,48 @@ const EXPANSIONS_KEPT_MAX: usize = 4_096;
 
 static EXPANSIONS_KEPT: LazyLock<Mutex<Expansions>> = LazyLock::new(Mutex::default);
 
-/// The terms of `field` in this segment that `automaton` accepts, from
-/// the kept expansions when known.
-fn expanded<A>(
+/// Marks the documents of every term of `field` that `automaton` accepts
+/// in this segment, the terms taken from the kept expansions when known.
+fn mark_expansion<A>(
     reader: &SegmentReader,
-    field: Field,
-    expansion: Expansion,
+    (field, kind, key): (Field, char, &Arc<str>),
     automaton: &A,
-) -> tantivy::Result<Arc<[TermInfo]>>
+    postings: &mut Option<BlockSegmentPostings>,
+    scratch: &mut Scratch,
+    bits: u8,
+) -> tantivy::Result<()>
 where
     A: Automaton,
     A::State: Clone,
 {
-    let key = (reader.segment_id(), field, expansion);
-    if let Some(infos) = EXPANSIONS_KEPT
+    let index = reader.inverted_index(field)?;
+    let kept_key = (reader.segment_id(), field, kind, key.clone());
+    let kept = EXPANSIONS_KEPT
         .lock()
         .ok()
-        .and_then(|kept| kept.get(&key).cloned())
-    {
-        return Ok(infos);
-    }
-    let index = reader.inverted_index(field)?;
-    let mut stream = index.terms().search(automaton).into_stream()?;
-    let mut infos = Vec::new();
-    while stream.advance() {
-        infos.push(stream.value().clone());
-    }
-    let infos: Arc<[TermInfo]> = infos.into();
-    if let Ok(mut kept) = EXPANSIONS_KEPT.lock() {
-        if kept.len() >= EXPANSIONS_KEPT_MAX {
-            kept.clear();
+        .and_then(|kept| kept.get(&kept_key).cloned());
+    let infos = match kept {
+        Some(infos) => infos,
+        None => {
+            let mut stream = index.terms().search(automaton).into_stream()?;
+            let mut infos = Vec::new();
+            while stream.advance() {
+                infos.push(stream.value().clone());
+            }
+            let infos: Arc<[TermInfo]> = infos.into();
+            if let Ok(mut kept) = EXPANSIONS_KEPT.lock() {
+                if kept.len() >= EXPANSIONS_KEPT_MAX {
+                    kept.clear();
+                }
+                kept.insert(kept_key, infos.clone());
+            }
+            infos
         }
-        kept.insert(key, infos.clone());
+    };
+    for info in infos.iter() {
+        mark_postings(&index, info, postings, scratch, bits)?;
     }
-    Ok(infos)
+    Ok(())
 }
 
 fn mark_postings(
