@@ -26,7 +26,9 @@ use crate::request::{
     Facets, SUGGEST_LIMIT_MAX, SearchHit, SearchRequest, SearchResults, Sort, SuggestRequest,
     Suggestion, SuggestionKind,
 };
-use crate::schema::{CommitPayload, Fields, SCHEMA_VERSION, register_analyzers, schema, tokens};
+use crate::schema::{
+    CommitPayload, Fields, SCHEMA_VERSION, has_word_starting_with, register_analyzers, schema,
+};
 
 /// The index's directory inside a data directory, beside the store:
 /// `<data-dir>/search`.
@@ -368,22 +370,7 @@ impl SearchIndex {
             };
             let collected = self.inner.reader.searcher().search(&*query, &collector)?;
             let mut analyzer = crate::schema::words_analyzer();
-            let mut completes = |text: &str| {
-                // Most labels lack the prefix anywhere: a cheap test first
-                // (ASCII text is only lower-cased by the analyzer).
-                if text.is_ascii()
-                    && !prefix.is_empty()
-                    && !text
-                        .as_bytes()
-                        .windows(prefix.len())
-                        .any(|window| window.eq_ignore_ascii_case(prefix.as_bytes()))
-                {
-                    return false;
-                }
-                tokens(&mut analyzer, text)
-                    .iter()
-                    .any(|word| word.starts_with(prefix))
-            };
+            let mut completes = |text: &str| has_word_starting_with(&mut analyzer, text, prefix);
             for (kind, counts) in [
                 (SuggestionKind::Category, collected.category),
                 (SuggestionKind::Brand, collected.brand),

@@ -194,6 +194,42 @@ pub(crate) fn tokens(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     tokens
 }
 
+/// Whether a word of `text`, as [`words_analyzer`] cuts it, starts with
+/// `prefix` (a word of that analyzer); answered without the analyzer for
+/// ASCII text, where a word is a run of letters and digits, lower-cased.
+pub(crate) fn has_word_starting_with(
+    analyzer: &mut TextAnalyzer,
+    text: &str,
+    prefix: &str,
+) -> bool {
+    if !text.is_ascii() {
+        return tokens(analyzer, text)
+            .iter()
+            .any(|word| word.starts_with(prefix));
+    }
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() {
+        if !bytes[start].is_ascii_alphanumeric() {
+            start += 1;
+            continue;
+        }
+        let end = bytes[start..]
+            .iter()
+            .position(|byte| !byte.is_ascii_alphanumeric())
+            .map_or(bytes.len(), |length| start + length);
+        let word = &bytes[start..end];
+        if word.len() < TOKEN_LENGTH_MAX
+            && word.len() >= prefix.len()
+            && word[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+        {
+            return true;
+        }
+        start = end;
+    }
+    false
+}
+
 /// A price in minor units: `19.99` is 1999. Prices are validated by the
 /// engine (at least 0, at most [`PRODUCT_PRICE_SCALE_MAX`] places).
 pub(crate) fn minor_units(price: mercato_engine::Decimal) -> u128 {
@@ -337,6 +373,39 @@ mod tests {
         );
         let long = "x".repeat(TOKEN_LENGTH_MAX + 1);
         assert!(tokens(&mut words, &long).is_empty());
+    }
+
+    #[test]
+    fn word_starts_agree_with_the_analyzer() {
+        let mut words = words_analyzer();
+        let long = format!("ab{}", "c".repeat(TOKEN_LENGTH_MAX));
+        let texts = [
+            "Rain Jacket",
+            "USB-C cable, 2 m",
+            "brand-new RACK",
+            "x1080p",
+            "",
+            "  --  ",
+            "Crème brûlée torch",
+            "naïve Café",
+            &long,
+            "ab ab",
+        ];
+        let prefixes = [
+            "ra", "c", "rack", "1080", "x", "creme", "cafe", "ab", "b", "abc", "naive", "é",
+        ];
+        for text in texts {
+            for prefix in prefixes {
+                let expected = tokens(&mut words, text)
+                    .iter()
+                    .any(|word| word.starts_with(prefix));
+                assert_eq!(
+                    has_word_starting_with(&mut words, text, prefix),
+                    expected,
+                    "{text:?} {prefix:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -471,7 +471,10 @@ struct Scratch {
     bits: Vec<u8>,
     /// The segment's documents: `bits[..len]` is in use.
     len: usize,
-    touched: Vec<DocId>,
+    /// A bit per document whose byte is set (`len.div_ceil(64)` words in
+    /// use): read in order, it lists them sorted without sorting.
+    touched: Vec<u64>,
+    touched_count: usize,
     /// When `restricted`, only the documents set here are marked (a bit
     /// per document, all 0 otherwise).
     allowed: Vec<u64>,
@@ -492,9 +495,12 @@ impl Scratch {
         let kept = SCRATCH_KEPT.lock().ok().and_then(|mut kept| kept.pop());
         let mut scratch = kept.unwrap_or_default();
         scratch.len = max_doc as usize;
-        let padded = scratch.len.next_multiple_of(8);
-        if scratch.bits.len() < padded {
-            scratch.bits.resize(padded, 0);
+        if scratch.bits.len() < scratch.len {
+            scratch.bits.resize(scratch.len, 0);
+        }
+        let words = scratch.len.div_ceil(64);
+        if scratch.touched.len() < words {
+            scratch.touched.resize(words, 0);
         }
         scratch
     }
@@ -502,7 +508,7 @@ impl Scratch {
     /// Keeps clean scratch space for the next search. (Scratch left by an
     /// error half way is dropped instead: its bytes may not all be 0.)
     fn give_back(self) {
-        debug_assert!(self.touched.is_empty() && !self.restricted);
+        debug_assert!(self.touched_count == 0 && !self.restricted);
         if let Ok(mut kept) = SCRATCH_KEPT.lock()
             && kept.len() < SCRATCH_KEPT_MAX
         {
@@ -551,7 +557,8 @@ impl Scratch {
         }
         let byte = &mut self.bits[doc as usize];
         if *byte == 0 {
-            self.touched.push(doc);
+            self.touched[doc as usize / 64] |= 1 << (doc % 64);
+            self.touched_count += 1;
         }
         *byte |= bits;
     }
@@ -559,44 +566,32 @@ impl Scratch {
     /// The documents touched, in order, each with its bits; every byte is
     /// 0 again afterwards.
     fn drain(&mut self, mut each: impl FnMut(DocId, u8)) {
-        // The documents allowed are in order already: reading their bytes
-        // beats sorting the touched ones unless they are many more.
-        if self.restricted && self.allowed_docs.len() <= self.touched.len() * 16 {
+        let words = self.len.div_ceil(64);
+        if self.restricted && self.allowed_docs.len() < words {
+            // Fewer documents allowed (in order, and every touched one is
+            // among them) than words to read.
             for &doc in &self.allowed_docs {
                 let byte = &mut self.bits[doc as usize];
                 if *byte != 0 {
                     each(doc, *byte);
                     *byte = 0;
                 }
-            }
-        // Sorting a few documents is cheaper than reading every byte;
-        // past a fraction of the segment, the other way round.
-        } else if self.touched.len() < self.len / 64 {
-            self.touched.sort_unstable();
-            for &doc in &self.touched {
-                let byte = &mut self.bits[doc as usize];
-                each(doc, *byte);
-                *byte = 0;
+                self.touched[doc as usize / 64] = 0;
             }
         } else {
-            // Eight bytes at a time: most of the segment is not touched.
-            // (`bits` is padded with zeros to whole words.)
-            const WORD: usize = 8;
-            let words = &mut self.bits[..self.len.next_multiple_of(WORD)];
-            for (word_index, word) in words.chunks_exact_mut(WORD).enumerate() {
-                let mut value = u64::from_le_bytes(word.try_into().expect("whole words"));
-                if value == 0 {
-                    continue;
-                }
+            for (word_index, word) in self.touched[..words].iter_mut().enumerate() {
+                let mut value = *word;
                 while value != 0 {
-                    let offset = value.trailing_zeros() as usize / 8;
-                    each((word_index * WORD + offset) as DocId, word[offset]);
-                    value &= !(0xff << (offset * 8));
+                    let doc = word_index * 64 + value.trailing_zeros() as usize;
+                    value &= value - 1;
+                    let byte = &mut self.bits[doc];
+                    each(doc as DocId, *byte);
+                    *byte = 0;
                 }
-                word.fill(0);
+                *word = 0;
             }
         }
-        self.touched.clear();
+        self.touched_count = 0;
     }
 }
 
@@ -687,8 +682,8 @@ impl TokenWeight {
             }
         }
         let mut listed = Listed {
-            docs: Vec::with_capacity(scratch.touched.len() + 1),
-            scores: Vec::with_capacity(scratch.touched.len()),
+            docs: Vec::with_capacity(scratch.touched_count + 1),
+            scores: Vec::with_capacity(scratch.touched_count),
         };
         let mut cursors = vec![0usize; self.clauses.len()];
         scratch.drain(|doc, bits| {
