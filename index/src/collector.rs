@@ -17,7 +17,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::{Column, ColumnIndex, ColumnValues};
 use tantivy::index::SegmentId;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
 
@@ -34,17 +34,45 @@ pub(crate) struct SegmentColumnsCache {
     segments: Mutex<HashMap<SegmentId, Arc<SegmentColumns>>>,
 }
 
-/// A facet column and its values by ordinal.
-type FacetValues = (StrColumn, Arc<[Arc<str>]>);
+/// A facet column's ordinals by document and its values by ordinal.
+type FacetValues = (Values, Arc<[Arc<str>]>);
 
 struct SegmentColumns {
-    id: Column<u64>,
-    price_high: Column<u64>,
-    price_low: Column<u64>,
-    created_at: Column<u64>,
-    in_stock: Column<u64>,
+    id: Values,
+    /// `None` when every price of the segment is below 2^64 minor units.
+    price_high: Option<Values>,
+    price_low: Values,
+    created_at: Values,
+    in_stock: Values,
     category: Option<FacetValues>,
     brand: Option<FacetValues>,
+}
+
+/// A u64 column read by document: straight from its values when every
+/// document has one (as every document here does, but a segment's
+/// cardinality is tantivy's to choose), else through the column's index,
+/// which costs more than the read itself.
+#[derive(Clone)]
+enum Values {
+    Full(Arc<dyn ColumnValues<u64>>),
+    Other(Column<u64>),
+}
+
+impl Values {
+    fn new(column: Column<u64>) -> Values {
+        match column.index {
+            ColumnIndex::Full => Values::Full(column.values),
+            _ => Values::Other(column),
+        }
+    }
+
+    #[inline]
+    fn get(&self, doc: DocId) -> Option<u64> {
+        match self {
+            Values::Full(values) => Some(values.get_val(doc)),
+            Values::Other(column) => column.first(doc),
+        }
+    }
 }
 
 impl SegmentColumnsCache {
@@ -71,14 +99,15 @@ impl SegmentColumnsCache {
                 assert!(found, "a facet ordinal without its value");
                 values.push(Arc::from(value.as_str()));
             }
-            Ok(Some((column, values.into())))
+            Ok(Some((Values::new(column.ords().clone()), values.into())))
         };
+        let price_high = fast.u64(PRICE_HIGH)?;
         let columns = Arc::new(SegmentColumns {
-            id: fast.u64(ID_COLUMN)?,
-            price_high: fast.u64(PRICE_HIGH)?,
-            price_low: fast.u64(PRICE_LOW)?,
-            created_at: fast.u64(CREATED_AT)?,
-            in_stock: fast.u64(IN_STOCK)?,
+            id: Values::new(fast.u64(ID_COLUMN)?),
+            price_high: (price_high.max_value() > 0).then(|| Values::new(price_high)),
+            price_low: Values::new(fast.u64(PRICE_LOW)?),
+            created_at: Values::new(fast.u64(CREATED_AT)?),
+            in_stock: Values::new(fast.u64(IN_STOCK)?),
             category: facet(CATEGORY)?,
             brand: facet(BRAND)?,
         });
@@ -182,11 +211,36 @@ impl Best {
     }
 
     fn push(&mut self, ranked: Ranked) {
+        self.push_with(ranked.primary, ranked.score, || ranked.id);
+    }
+
+    /// Pushes the hit of `primary` and `score`, its id read only when
+    /// needed: when there is room, or when the two tie with the worst kept.
+    #[inline]
+    fn push_with(&mut self, primary: u128, score: Score, id: impl FnOnce() -> u64) {
         if self.heap.len() < self.keep {
-            self.heap.push(Reverse(ranked));
-        } else if let Some(mut worst) = self.heap.peek_mut()
-            && ranked > worst.0
-        {
+            self.heap.push(Reverse(Ranked {
+                primary,
+                score,
+                id: id(),
+            }));
+            return;
+        }
+        let Some(mut worst) = self.heap.peek_mut() else {
+            return;
+        };
+        let against = primary
+            .cmp(&worst.0.primary)
+            .then_with(|| score.total_cmp(&worst.0.score));
+        if against == Ordering::Less {
+            return;
+        }
+        let ranked = Ranked {
+            primary,
+            score,
+            id: id(),
+        };
+        if ranked > worst.0 {
             *worst = Reverse(ranked);
         }
     }
@@ -203,22 +257,22 @@ impl Best {
 
 /// Counts of one facet by term ordinal within a segment.
 struct FacetColumn {
-    column: StrColumn,
+    ordinals: Values,
     values: Arc<[Arc<str>]>,
     counts: Vec<u64>,
 }
 
 impl FacetColumn {
     fn open(column: &Option<FacetValues>) -> Option<FacetColumn> {
-        column.as_ref().map(|(column, values)| FacetColumn {
-            column: column.clone(),
+        column.as_ref().map(|(ordinals, values)| FacetColumn {
+            ordinals: ordinals.clone(),
             values: values.clone(),
             counts: vec![0; values.len()],
         })
     }
 
     fn count(&mut self, doc: DocId) {
-        if let Some(ordinal) = self.column.ords().first(doc) {
+        if let Some(ordinal) = self.ordinals.get(doc) {
             self.counts[ordinal as usize] += 1;
         }
     }
@@ -239,11 +293,11 @@ pub(crate) struct SearchSegmentCollector {
     price_min: Option<u128>,
     price_max: Option<u128>,
     in_stock_only: bool,
-    id: Column<u64>,
+    id: Values,
     /// Read only when a price filter or sort needs them.
-    price: Option<(Column<u64>, Column<u64>)>,
-    created_at: Option<Column<u64>>,
-    in_stock: Option<Column<u64>>,
+    price: Option<(Option<Values>, Values)>,
+    created_at: Option<Values>,
+    in_stock: Option<Values>,
     category: Option<FacetColumn>,
     brand: Option<FacetColumn>,
     total: u64,
@@ -320,8 +374,8 @@ impl SegmentCollector for SearchSegmentCollector {
 
     fn collect(&mut self, doc: DocId, score: Score) {
         let price = self.price.as_ref().map(|(high, low)| {
-            let high = u128::from(high.first(doc).unwrap_or(0));
-            let low = u128::from(low.first(doc).unwrap_or(0));
+            let high = u128::from(high.as_ref().and_then(|high| high.get(doc)).unwrap_or(0));
+            let low = u128::from(low.get(doc).unwrap_or(0));
             (high << 64) | low
         });
         if let Some(price) = price
@@ -334,7 +388,7 @@ impl SegmentCollector for SearchSegmentCollector {
             && self
                 .in_stock
                 .as_ref()
-                .and_then(|column| column.first(doc))
+                .and_then(|column| column.get(doc))
                 .unwrap_or(0)
                 == 0
         {
@@ -350,7 +404,7 @@ impl SegmentCollector for SearchSegmentCollector {
         if self.best.keep == 0 {
             return;
         }
-        let id = self.id.first(doc).unwrap_or(0);
+        let id = || self.id.get(doc).unwrap_or(0);
         let primary = match self.sort {
             Sort::Relevance => 0,
             Sort::PriceAscending => u128::MAX - price.unwrap_or(0),
@@ -360,12 +414,12 @@ impl SegmentCollector for SearchSegmentCollector {
                 let created_at = self
                     .created_at
                     .as_ref()
-                    .and_then(|column| column.first(doc))
+                    .and_then(|column| column.get(doc))
                     .unwrap_or(0);
-                (u128::from(created_at) << 64) | u128::from(id)
+                (u128::from(created_at) << 64) | u128::from(id())
             }
         };
-        self.best.push(Ranked { primary, score, id });
+        self.best.push_with(primary, score, id);
     }
 
     fn harvest(self) -> Collected {
