@@ -4,8 +4,7 @@
 //! another format (postcard, wincode) touches this file only; a record whose
 //! layout changes gets a new version byte and a decoder for the old one.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
@@ -41,11 +40,12 @@ pub(crate) fn encode<T: Serialize>(version: u8, record: &T) -> Vec<u8> {
     bytes
 }
 
-/// Decodes a record written by [`encode`] with the version `expected`.
-pub(crate) fn decode<T: DeserializeOwned>(
+/// Decodes a record written by [`encode`] with the version `expected`; a
+/// record of `&str` fields borrows them from `bytes`.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(
     what: &'static str,
     expected: u8,
-    bytes: &[u8],
+    bytes: &'a [u8],
 ) -> Result<T, Error> {
     let Some((&version, body)) = bytes.split_first() else {
         return Err(Error::corrupt(what, "empty record"));
@@ -56,7 +56,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
             format!("record version {version}, this build reads version {expected}"),
         ));
     }
-    let (record, read) = bincode::serde::decode_from_slice(body, decode_config())
+    let (record, read) = bincode::serde::borrow_decode_from_slice(body, decode_config())
         .map_err(|error| Error::corrupt(what, error.to_string()))?;
     if read != body.len() {
         return Err(Error::corrupt(what, "trailing bytes after the record"));

@@ -104,15 +104,18 @@ const ORDER_VERSION: u8 = 1;
 const SAGA_VERSION: u8 = 1;
 const PAYMENT_VERSION: u8 = 1;
 
+/// Borrows its strings, from the product when written and from the
+/// stored bytes when read (each copied once, into the product).
 #[derive(Serialize, Deserialize)]
-struct ProductRecordV1 {
-    sku: String,
-    name: String,
-    description: String,
-    category: String,
-    brand: String,
+struct ProductRecordV1<'a> {
+    sku: &'a str,
+    name: &'a str,
+    description: &'a str,
+    category: &'a str,
+    brand: &'a str,
     price: Decimal,
-    attributes: Vec<(String, String)>,
+    #[serde(borrow)]
+    attributes: Vec<(&'a str, &'a str)>,
     low_stock_threshold: u64,
     created_at_ms: u64,
     updated_at_ms: u64,
@@ -135,13 +138,17 @@ impl StoredProduct {
         codec::encode(
             PRODUCT_VERSION,
             &ProductRecordV1 {
-                sku: fields.sku.clone(),
-                name: fields.name.clone(),
-                description: fields.description.clone(),
-                category: fields.category.clone(),
-                brand: fields.brand.clone(),
+                sku: &fields.sku,
+                name: &fields.name,
+                description: &fields.description,
+                category: &fields.category,
+                brand: &fields.brand,
                 price: fields.price,
-                attributes: fields.attributes.clone().into_iter().collect(),
+                attributes: fields
+                    .attributes
+                    .iter()
+                    .map(|(key, value)| (key.as_str(), value.as_str()))
+                    .collect(),
                 low_stock_threshold: fields.low_stock_threshold,
                 created_at_ms: self.created_at.0,
                 updated_at_ms: self.updated_at.0,
@@ -161,13 +168,17 @@ impl StoredProduct {
         Ok(StoredProduct {
             id: ProductId(id),
             fields: ProductFields {
-                sku: record.sku,
-                name: record.name,
-                description: record.description,
-                category: record.category,
-                brand: record.brand,
+                sku: record.sku.to_owned(),
+                name: record.name.to_owned(),
+                description: record.description.to_owned(),
+                category: record.category.to_owned(),
+                brand: record.brand.to_owned(),
                 price: record.price,
-                attributes: record.attributes.into_iter().collect::<BTreeMap<_, _>>(),
+                attributes: record
+                    .attributes
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                    .collect::<BTreeMap<_, _>>(),
                 low_stock_threshold: record.low_stock_threshold,
             },
             created_at: Timestamp(record.created_at_ms),
@@ -643,6 +654,60 @@ pub(crate) fn read_cart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_product_record_borrowing_its_strings_has_the_owned_layout() {
+        // Version 1 was written from owned strings: the same bytes.
+        #[derive(Serialize)]
+        struct Owned {
+            sku: String,
+            name: String,
+            description: String,
+            category: String,
+            brand: String,
+            price: Decimal,
+            attributes: Vec<(String, String)>,
+            low_stock_threshold: u64,
+            created_at_ms: u64,
+            updated_at_ms: u64,
+            archived: bool,
+        }
+        let product = StoredProduct {
+            id: ProductId(7),
+            fields: ProductFields {
+                sku: "SKU-7".to_owned(),
+                name: "Crème brûlée torch".to_owned(),
+                description: "Caramelises sugar".to_owned(),
+                category: "kitchen".to_owned(),
+                brand: "Valstead".to_owned(),
+                price: "19.99".parse().unwrap(),
+                attributes: [("colour", "red"), ("size", "S")]
+                    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                    .into(),
+                low_stock_threshold: 3,
+            },
+            created_at: Timestamp(1),
+            updated_at: Timestamp(2),
+            archived: false,
+        };
+        let fields = &product.fields;
+        let owned = Owned {
+            sku: fields.sku.clone(),
+            name: fields.name.clone(),
+            description: fields.description.clone(),
+            category: fields.category.clone(),
+            brand: fields.brand.clone(),
+            price: fields.price,
+            attributes: fields.attributes.clone().into_iter().collect(),
+            low_stock_threshold: 3,
+            created_at_ms: 1,
+            updated_at_ms: 2,
+            archived: false,
+        };
+        let bytes = product.encode();
+        assert_eq!(bytes, codec::encode(PRODUCT_VERSION, &owned));
+        assert_eq!(StoredProduct::decode(7, &bytes).unwrap(), product);
+    }
 
     #[test]
     fn an_order_updated_before_it_was_created_is_refused_on_read_as_on_write() {
