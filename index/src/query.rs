@@ -34,7 +34,7 @@ use tantivy_fst::Automaton;
 
 use crate::request::{QUERY_LENGTH_MAX, QUERY_WORDS_MAX};
 use crate::schema::{Fields, sku_analyzer, stemmed_analyzer, tokens, words_analyzer};
-use crate::tiers::{AllOf, Clause, Terms, TokenTiers, WordQuery};
+use crate::tiers::{AllOf, Clause, Terms, TokenTiers, TypoWord, WordQuery};
 
 const NO_TYPO: f32 = 1000.0;
 const TYPO: f32 = 1.0;
@@ -343,7 +343,7 @@ struct TypoAutomata {
     first_letter: Arc<FirstLetterThen>,
     whole_word: Option<Arc<DfaWrapper>>,
     /// What they were built from, naming their expansions (`tiers`).
-    key: Arc<str>,
+    word: TypoWord,
 }
 
 /// How many words' automata are kept: a few MB (an automaton is a 1 KB
@@ -394,7 +394,10 @@ impl TypoAutomata {
         TypoAutomata {
             first_letter,
             whole_word,
-            key: Arc::from(format!("{typos}:{text}")),
+            word: TypoWord {
+                word: Arc::from(text),
+                typos,
+            },
         }
     }
 
@@ -402,13 +405,13 @@ impl TypoAutomata {
         let mut terms = vec![Terms::FirstLetter(
             field,
             self.first_letter.clone(),
-            self.key.clone(),
+            self.word.clone(),
         )];
         if let Some(whole_word) = &self.whole_word {
             terms.push(Terms::Levenshtein(
                 field,
                 whole_word.clone(),
-                self.key.clone(),
+                self.word.clone(),
             ));
         }
         terms

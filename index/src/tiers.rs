@@ -52,16 +52,41 @@ pub(crate) enum Clause {
 }
 
 /// Terms whose documents reach some clauses.
+///
+/// An expansion (a prefix's or an automaton's terms) leaves out its own
+/// word: the word reaches the same clauses as an exact term (see
+/// [`TokenTiers::reach`]), so its documents, often the most, are read once
+/// however many expansions and exact clauses name it.
 #[derive(Clone)]
 pub(crate) enum Terms {
     /// One term.
     Exact(Term),
-    /// Every term of `field` that starts with the text.
+    /// Every term of `field` that starts with the text, but the text.
     Prefix(Field, String),
-    /// Every term of `field` within a typo budget of a word; the key
-    /// names the word and budget the automaton was built for.
-    FirstLetter(Field, Arc<FirstLetterThen>, Arc<str>),
-    Levenshtein(Field, Arc<DfaWrapper>, Arc<str>),
+    /// Every term of `field` within a typo budget of a word, but the word.
+    FirstLetter(Field, Arc<FirstLetterThen>, TypoWord),
+    Levenshtein(Field, Arc<DfaWrapper>, TypoWord),
+}
+
+/// The word and typo budget a typo automaton was built for; they also name
+/// the automaton's kept expansions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TypoWord {
+    pub(crate) word: Arc<str>,
+    pub(crate) typos: u8,
+}
+
+impl Terms {
+    /// The word an expansion leaves out.
+    fn own_word(&self) -> Option<Term> {
+        match self {
+            Terms::Exact(_) => None,
+            Terms::Prefix(field, prefix) => Some(Term::from_field_text(*field, prefix)),
+            Terms::FirstLetter(field, _, typo) | Terms::Levenshtein(field, _, typo) => {
+                Some(Term::from_field_text(*field, &typo.word))
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Terms {
@@ -73,15 +98,15 @@ impl std::fmt::Debug for Terms {
                 .field(field)
                 .field(prefix)
                 .finish(),
-            Terms::FirstLetter(field, _, key) => formatter
+            Terms::FirstLetter(field, _, typo) => formatter
                 .debug_tuple("FirstLetter")
                 .field(field)
-                .field(key)
+                .field(typo)
                 .finish(),
-            Terms::Levenshtein(field, _, key) => formatter
+            Terms::Levenshtein(field, _, typo) => formatter
                 .debug_tuple("Levenshtein")
                 .field(field)
-                .field(key)
+                .field(typo)
                 .finish(),
         }
     }
@@ -134,8 +159,16 @@ impl TokenTiers {
         }
     }
 
-    /// `terms` also reach the clauses of `bits`.
+    /// `terms` also reach the clauses of `bits` (and so does the word an
+    /// expansion leaves out).
     fn reach(&mut self, terms: Terms, bits: u8) {
+        if let Some(word) = terms.own_word() {
+            self.add_source(Terms::Exact(word), bits);
+        }
+        self.add_source(terms, bits);
+    }
+
+    fn add_source(&mut self, terms: Terms, bits: u8) {
         match self.sources.iter_mut().find(|(known, _)| *known == terms) {
             Some((_, known_bits)) => *known_bits |= bits,
             None => self.sources.push((terms, bits)),
@@ -654,11 +687,13 @@ impl TokenWeight {
                         if !stream.key().starts_with(prefix.as_bytes()) {
                             break;
                         }
-                        mark_postings(&index, stream.value(), &mut postings, scratch, *bits)?;
+                        if stream.key() != prefix.as_bytes() {
+                            mark_postings(&index, stream.value(), &mut postings, scratch, *bits)?;
+                        }
                     }
                 }
-                Terms::FirstLetter(field, automaton, key) => {
-                    let expansion = (*field, 'f', key);
+                Terms::FirstLetter(field, automaton, typo) => {
+                    let expansion = (*field, 'f', typo);
                     mark_expansion(
                         reader,
                         expansion,
@@ -668,8 +703,8 @@ impl TokenWeight {
                         *bits,
                     )?;
                 }
-                Terms::Levenshtein(field, automaton, key) => {
-                    let expansion = (*field, 'w', key);
+                Terms::Levenshtein(field, automaton, typo) => {
+                    let expansion = (*field, 'w', typo);
                     mark_expansion(
                         reader,
                         expansion,
@@ -717,7 +752,7 @@ impl TokenWeight {
 /// part of a word's query, and segments never change (an entry of a
 /// segment merged away is never asked for again, and goes when the map is
 /// cleared).
-type Expansions = HashMap<(SegmentId, Field, char, Arc<str>), Arc<[TermInfo]>>;
+type Expansions = HashMap<(SegmentId, Field, char, TypoWord), Arc<[TermInfo]>>;
 
 /// How many expansions are kept (each a few dozen terms' places); when
 /// full, all are dropped.
@@ -726,10 +761,11 @@ const EXPANSIONS_KEPT_MAX: usize = 4_096;
 static EXPANSIONS_KEPT: LazyLock<Mutex<Expansions>> = LazyLock::new(Mutex::default);
 
 /// Marks the documents of every term of `field` that `automaton` accepts
-/// in this segment, the terms taken from the kept expansions when known.
+/// in this segment but its own word, the terms taken from the kept
+/// expansions when known.
 fn mark_expansion<A>(
     reader: &SegmentReader,
-    (field, kind, key): (Field, char, &Arc<str>),
+    (field, kind, typo): (Field, char, &TypoWord),
     automaton: &A,
     postings: &mut Option<BlockSegmentPostings>,
     scratch: &mut Scratch,
@@ -740,7 +776,7 @@ where
     A::State: Clone,
 {
     let index = reader.inverted_index(field)?;
-    let kept_key = (reader.segment_id(), field, kind, key.clone());
+    let kept_key = (reader.segment_id(), field, kind, typo.clone());
     let kept = EXPANSIONS_KEPT
         .lock()
         .ok()
@@ -751,7 +787,9 @@ where
             let mut stream = index.terms().search(automaton).into_stream()?;
             let mut infos = Vec::new();
             while stream.advance() {
-                infos.push(stream.value().clone());
+                if stream.key() != typo.word.as_bytes() {
+                    infos.push(stream.value().clone());
+                }
             }
             let infos: Arc<[TermInfo]> = infos.into();
             if let Ok(mut kept) = EXPANSIONS_KEPT.lock() {
