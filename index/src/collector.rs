@@ -148,12 +148,19 @@ pub(crate) struct Ranked {
     pub(crate) id: u64,
 }
 
+impl Ranked {
+    /// How a hit of `primary` and `score` ranks against `other` before
+    /// the ids break a tie.
+    fn cmp_before_id(primary: u128, score: Score, other: &Ranked) -> Ordering {
+        primary
+            .cmp(&other.primary)
+            .then_with(|| score.total_cmp(&other.score))
+    }
+}
+
 impl Ord for Ranked {
     fn cmp(&self, other: &Ranked) -> Ordering {
-        self.primary
-            .cmp(&other.primary)
-            .then_with(|| self.score.total_cmp(&other.score))
-            .then_with(|| other.id.cmp(&self.id))
+        Ranked::cmp_before_id(self.primary, self.score, other).then_with(|| other.id.cmp(&self.id))
     }
 }
 
@@ -215,7 +222,8 @@ impl Best {
     }
 
     /// Pushes the hit of `primary` and `score`, its id read only when
-    /// needed: when there is room, or when the two tie with the worst kept.
+    /// needed: when there is room, or when the hit is not behind the worst
+    /// kept before the ids are compared.
     #[inline]
     fn push_with(&mut self, primary: u128, score: Score, id: impl FnOnce() -> u64) {
         if self.heap.len() < self.keep {
@@ -229,10 +237,7 @@ impl Best {
         let Some(mut worst) = self.heap.peek_mut() else {
             return;
         };
-        let against = primary
-            .cmp(&worst.0.primary)
-            .then_with(|| score.total_cmp(&worst.0.score));
-        if against == Ordering::Less {
+        if Ranked::cmp_before_id(primary, score, &worst.0) == Ordering::Less {
             return;
         }
         let ranked = Ranked {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use mercato_engine::Decimal;
 use mercato_index::{
@@ -301,14 +301,7 @@ pub(crate) async fn search(
     .await
     .map_err(ApiError::internal)?
     .map_err(index_error)?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// Complete the last word typed: categories and brands with a word that
